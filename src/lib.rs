@@ -1,0 +1,10 @@
+//! Shared by the raftkv programs: the gRPC code generated from `proto/`.
+
+/// `raftkv.v1`: the public KV service and the internal Raft peer service.
+pub mod proto {
+    tonic::include_proto!("raftkv.v1");
+
+    /// Encoded file descriptors of `proto/`, for gRPC server reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        tonic::include_file_descriptor_set!("raftkv_descriptor");
+}
