@@ -1,1 +1,44 @@
-fn main() {}
+//! `harness`: local clusters, a client, a benchmark, and Jepsen-style
+//! fault-injection runs against real `node` processes.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+mod check;
+mod client_cmd;
+mod cluster_cmd;
+mod run;
+
+#[derive(Parser)]
+#[command(name = "harness", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start a local cluster of `node` processes until Ctrl-C or SIGTERM.
+    Cluster(cluster_cmd::Args),
+    /// Send commands to a cluster, or open an interactive prompt.
+    Client(client_cmd::Args),
+    /// Measure throughput and latency of a cluster.
+    Bench(bench::Args),
+    /// Run clients against a cluster under faults, record and check the history.
+    Run(run::Args),
+    /// Re-check a stored run directory.
+    Check(check::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Cluster(args) => cluster_cmd::main(args),
+        Command::Client(args) => client_cmd::main(args),
+        Command::Bench(args) => bench::main(args),
+        Command::Run(args) => run::main(args),
+        Command::Check(args) => check::main(args),
+    }
+}
