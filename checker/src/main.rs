@@ -1,1 +1,237 @@
-fn main() {}
+//! `checker`: decides whether histories are linearizable.
+
+use clap::{Parser, Subcommand};
+use raftkv_checker::{CheckOptions, Format, ModelKind, Outcome, Verdict, check_file, format};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+mod bench;
+
+#[derive(Parser)]
+#[command(
+    name = "checker",
+    version,
+    about = "A linearizability checker for Jepsen-style histories"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check history files. Exit 0 linearizable, 1 not linearizable,
+    /// 2 unknown, 3 bad input or usage; with several files, the worst
+    /// (3 > 1 > 2 > 0).
+    Check(CheckArgs),
+    /// Generate key-value histories and time the check.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// History files.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// kv, register, cas-register, mutex, multi-register (default: from the
+    /// format and op names).
+    #[arg(long, default_value = "auto")]
+    model: String,
+    /// Initial value of registers/keys, as EDN or JSON (nil by default).
+    #[arg(long)]
+    initial: Option<String>,
+    /// auto, jsonl, edn, porcupine-kv, jepsen-log.
+    #[arg(long, default_value = "auto")]
+    format: String,
+    /// Give up with verdict unknown after this long (e.g. 30s, 500ms, 2m).
+    #[arg(long)]
+    time_limit: Option<String>,
+    /// Time allowed to explain a failure, after deciding.
+    #[arg(long, default_value = "10s")]
+    explain_time_limit: String,
+    /// Bound on the memo tables' memory, in MiB.
+    #[arg(long, default_value_t = 4096)]
+    memo_limit_mb: usize,
+    /// Worker threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Write a self-contained timeline page (with several files, the file
+    /// number is added before the extension).
+    #[arg(long)]
+    html: Option<PathBuf>,
+    /// Print machine-readable JSON (one object per line per file).
+    #[arg(long)]
+    json: bool,
+}
+
+/// Parses durations like `30s`, `500ms`, `2m`, `1.5s`, or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("expected a duration like 30s, 500ms or 2m, found {s:?}"))?;
+    let secs = match unit {
+        "ms" => n / 1e3,
+        "s" => n,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => {
+            return Err(format!(
+                "expected a duration unit ms, s, m or h, found {s:?}"
+            ));
+        }
+    };
+    if !(secs.is_finite() && secs >= 0.0) {
+        return Err(format!("expected a non-negative duration, found {s:?}"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn usage_error(msg: &str) -> ExitCode {
+    eprintln!("checker: {msg}");
+    ExitCode::from(3)
+}
+
+fn severity(code: i32) -> u8 {
+    match code {
+        0 => 0,
+        2 => 1,
+        1 => 2,
+        _ => 3,
+    }
+}
+
+fn html_path(base: &Path, i: usize, n: usize) -> PathBuf {
+    if n == 1 {
+        return base.to_path_buf();
+    }
+    let stem = base
+        .file_stem()
+        .map_or("timeline".into(), |s| s.to_string_lossy().into_owned());
+    let ext = base
+        .extension()
+        .map_or("html".into(), |s| s.to_string_lossy().into_owned());
+    base.with_file_name(format!("{stem}-{}.{ext}", i + 1))
+}
+
+fn run_check(args: CheckArgs) -> ExitCode {
+    let model: ModelKind = match args.model.parse() {
+        Ok(m) => m,
+        Err(e) => return usage_error(&e.to_string()),
+    };
+    let fmt: Format = match args.format.parse() {
+        Ok(f) => f,
+        Err(e) => return usage_error(&e.to_string()),
+    };
+    let initial = match &args.initial {
+        None => None,
+        Some(s) => match format::edn::parse_value(s) {
+            Ok(v) => Some(v),
+            Err(_) => match serde_json::from_str::<serde_json::Value>(s) {
+                Ok(j) => Some(raftkv_checker::Val::from_json(&j)),
+                Err(_) => {
+                    return usage_error(&format!(
+                        "--initial: expected an EDN or JSON value, found {s:?}"
+                    ));
+                }
+            },
+        },
+    };
+    let time_limit = match args.time_limit.as_deref().map(parse_duration).transpose() {
+        Ok(t) => t,
+        Err(e) => return usage_error(&format!("--time-limit: {e}")),
+    };
+    let explain_time_limit = match parse_duration(&args.explain_time_limit) {
+        Ok(t) => t,
+        Err(e) => return usage_error(&format!("--explain-time-limit: {e}")),
+    };
+    let opts = CheckOptions {
+        model,
+        initial,
+        format: fmt,
+        time_limit,
+        explain_time_limit,
+        explain: true,
+        memo_limit_bytes: args.memo_limit_mb.saturating_mul(1 << 20),
+        threads: args.threads,
+    };
+    let n = args.files.len();
+    let mut worst = 0i32;
+    let mut counts = [0usize; 4];
+    for (i, file) in args.files.iter().enumerate() {
+        let code = match check_file(file, &opts) {
+            Ok(outcome) => {
+                report(&outcome, n, args.json);
+                if let Some(base) = &args.html {
+                    let path = html_path(base, i, n);
+                    if let Err(e) = std::fs::write(&path, raftkv_checker::render_html(&outcome)) {
+                        eprintln!("checker: cannot write {}: {e}", path.display());
+                        return ExitCode::from(3);
+                    }
+                    if !args.json {
+                        println!("  timeline written to {}", path.display());
+                    }
+                }
+                outcome.exit_code()
+            }
+            Err(e) => {
+                if args.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"file": file.display().to_string(), "error": e.to_string(), "exit_code": 3})
+                    );
+                }
+                eprintln!("checker: {e}");
+                3
+            }
+        };
+        counts[code as usize] += 1;
+        if severity(code) > severity(worst) {
+            worst = code;
+        }
+    }
+    if n > 1 {
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({"summary": {"files": n, "linearizable": counts[0], "not_linearizable": counts[1], "unknown": counts[2], "errors": counts[3], "exit_code": worst}})
+            );
+        } else {
+            println!(
+                "{n} files: {} linearizable, {} not linearizable, {} unknown, {} errors",
+                counts[0], counts[1], counts[2], counts[3]
+            );
+        }
+    }
+    ExitCode::from(worst as u8)
+}
+
+fn report(outcome: &Outcome, files: usize, json: bool) {
+    if json {
+        println!("{}", outcome.to_json());
+    } else if files == 1 || outcome.verdict == Verdict::NotLinearizable {
+        print!("{}", outcome.summary());
+    } else {
+        println!("{}", outcome.one_line());
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 3 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match cli.command {
+        Command::Check(args) => run_check(args),
+        Command::Bench(args) => bench::run(args),
+    }
+}

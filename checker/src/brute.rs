@@ -1,0 +1,88 @@
+//! A brute-force reference checker for small histories: tries every order of
+//! the operations consistent with real time, against its own straightforward
+//! key-value semantics (independent of [`crate::model`] and [`crate::search`]).
+//! Used to cross-check the search.
+
+use crate::history::{History, Op, Status};
+use crate::value::Val;
+use std::collections::BTreeMap;
+
+/// Largest number of ops [`linearizable_kv`] accepts.
+pub const MAX_OPS: usize = 12;
+
+type Store = BTreeMap<Option<Val>, Val>;
+
+fn apply(store: &Store, op: &Op, initial: &Val) -> Option<Store> {
+    let cur = store.get(&op.key).unwrap_or(initial).clone();
+    let mut next = store.clone();
+    match op.f.as_str() {
+        "set" | "put" | "write" => {
+            next.insert(op.key.clone(), op.input.clone());
+        }
+        "get" | "read" if op.status == Status::Ok && op.output != cur => return None,
+        "cas" => {
+            let [expected, new] = op.input.as_list()? else {
+                return None;
+            };
+            if *expected != cur {
+                return None;
+            }
+            next.insert(op.key.clone(), new.clone());
+        }
+        "append" => {
+            let mut s = match cur {
+                Val::Str(s) => s,
+                Val::Nil => String::new(),
+                other => other.to_string(),
+            };
+            match &op.input {
+                Val::Str(x) => s.push_str(x),
+                other => s.push_str(&other.to_string()),
+            }
+            next.insert(op.key.clone(), Val::Str(s));
+        }
+        _ => {}
+    }
+    Some(next)
+}
+
+/// Whether the history is linearizable as a key-value map (ops without a key
+/// act on one register). `None` if it has more than [`MAX_OPS`] ops.
+pub fn linearizable_kv(history: &History, initial: &Val) -> Option<bool> {
+    let ops: Vec<&Op> = history
+        .ops
+        .iter()
+        .filter(|o| o.status != Status::Fail)
+        .collect();
+    if ops.len() > MAX_OPS {
+        return None;
+    }
+    Some(dfs(&ops, (1u32 << ops.len()) - 1, &Store::new(), initial))
+}
+
+fn dfs(ops: &[&Op], remaining: u32, store: &Store, initial: &Val) -> bool {
+    let must_finish = |i: usize| ops[i].status == Status::Ok;
+    if (0..ops.len()).all(|i| remaining & (1 << i) == 0 || !must_finish(i)) {
+        return true;
+    }
+    for i in 0..ops.len() {
+        if remaining & (1 << i) == 0 {
+            continue;
+        }
+        // i may go next only if no remaining ok op completed before i began.
+        let blocked = (0..ops.len()).any(|j| {
+            remaining & (1 << j) != 0
+                && must_finish(j)
+                && ops[j].ret.is_some_and(|r| r < ops[i].call)
+        });
+        if blocked {
+            continue;
+        }
+        if let Some(next) = apply(store, ops[i], initial)
+            && dfs(ops, remaining & !(1 << i), &next, initial)
+        {
+            return true;
+        }
+    }
+    false
+}

@@ -1,0 +1,550 @@
+//! Checking a whole history: parse, split into partitions, decide them in
+//! parallel, then (separately, with its own time limit) explain a failure.
+
+use crate::error::CheckError;
+use crate::format::{self, Format};
+use crate::history::{History, Op};
+use crate::model::{self, Job, ModelKind};
+use crate::search::{Abort, Control, SearchResult};
+use crate::value::Val;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// How to check.
+#[derive(Clone, Debug)]
+pub struct CheckOptions {
+    pub model: ModelKind,
+    /// Initial value of every register/key; `None` = nil/absent (Porcupine's
+    /// key-value files default to "").
+    pub initial: Option<Val>,
+    pub format: Format,
+    /// Past this the verdict is Unknown.
+    pub time_limit: Option<Duration>,
+    /// Time allowed for explaining a failure, after deciding.
+    pub explain_time_limit: Duration,
+    /// Whether to explain a failure at all.
+    pub explain: bool,
+    /// Bound on the memo tables' memory, all partitions together.
+    pub memo_limit_bytes: usize,
+    /// Worker threads; 0 = one per core.
+    pub threads: usize,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            model: ModelKind::Auto,
+            initial: None,
+            format: Format::Auto,
+            time_limit: None,
+            explain_time_limit: Duration::from_secs(10),
+            explain: true,
+            memo_limit_bytes: 4 << 30,
+            threads: 0,
+        }
+    }
+}
+
+/// The answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Linearizable,
+    NotLinearizable,
+    Unknown,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Linearizable => "linearizable",
+            Verdict::NotLinearizable => "not-linearizable",
+            Verdict::Unknown => "unknown",
+        }
+    }
+
+    /// 0 linearizable, 1 not linearizable, 2 unknown.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Verdict::Linearizable => 0,
+            Verdict::NotLinearizable => 1,
+            Verdict::Unknown => 2,
+        }
+    }
+}
+
+/// What happened to one partition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PartitionStatus {
+    Linearizable,
+    NotLinearizable,
+    /// Not finished (limit reached, or stopped after another partition failed).
+    Unknown,
+}
+
+#[derive(Clone, Debug)]
+pub struct PartitionReport {
+    /// The key (or "register", "mutex", the registers of a multi-register group).
+    pub label: String,
+    /// History op ids in this partition.
+    pub op_ids: Vec<usize>,
+    pub status: PartitionStatus,
+    /// History op ids in linearization order, when linearizable.
+    pub linearization: Vec<usize>,
+}
+
+/// Why a history is not linearizable.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    /// The partition (key) that has no linearization.
+    pub key: String,
+    /// History id of the op that cannot be linearized, if explained.
+    pub op: Option<usize>,
+    /// History ids of the longest linearizable prefix found, in order.
+    pub prefix: Vec<usize>,
+    /// Model state after the prefix.
+    pub state: Option<String>,
+    /// History ids of ops concurrent with `op`.
+    pub concurrent: Vec<usize>,
+    /// False when the explanation ran out of time or memory (the prefix is
+    /// then the longest seen so far) or was not asked for.
+    pub complete: bool,
+}
+
+/// The result of checking one history.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub file: Option<PathBuf>,
+    pub format: Format,
+    pub model: ModelKind,
+    pub verdict: Verdict,
+    /// Why the verdict is Unknown.
+    pub reason: Option<String>,
+    pub history: Arc<History>,
+    /// Ops taking part (fail ops and unconstrained ones excluded).
+    pub ops_checked: usize,
+    pub partitions: Vec<PartitionReport>,
+    pub failure: Option<Failure>,
+    /// Reading and parsing the input (zero for [`check_history`]).
+    pub parse_time: Duration,
+    pub decide_time: Duration,
+    pub explain_time: Option<Duration>,
+    /// Peak memo memory seen across partitions, in bytes (approximate).
+    pub memo_peak_bytes: usize,
+}
+
+impl Outcome {
+    pub fn exit_code(&self) -> i32 {
+        self.verdict.exit_code()
+    }
+
+    fn name(&self) -> String {
+        self.file
+            .as_ref()
+            .map_or("<input>".to_string(), |p| p.display().to_string())
+    }
+
+    pub fn partitions_checked(&self) -> usize {
+        self.partitions
+            .iter()
+            .filter(|p| p.status != PartitionStatus::Unknown)
+            .count()
+    }
+
+    /// One line: file, verdict, counts, time.
+    pub fn one_line(&self) -> String {
+        let mut s = format!(
+            "{}: {} ({} model, {} ops, {} of {} keys checked, {:.1} ms)",
+            self.name(),
+            self.verdict.as_str().to_uppercase().replace('-', " "),
+            self.model,
+            self.history.ops.len(),
+            self.partitions_checked(),
+            self.partitions.len(),
+            self.decide_time.as_secs_f64() * 1e3
+        );
+        if let Some(r) = &self.reason {
+            s.push_str(&format!(": {r}"));
+        }
+        if let Some(f) = &self.failure {
+            s.push_str(&format!("; key {}", f.key));
+        }
+        s
+    }
+
+    /// Human-readable summary with the failure explained.
+    pub fn summary(&self) -> String {
+        let mut s = self.one_line();
+        s.push('\n');
+        s.push_str(&format!(
+            "  format {}, {} events, {} ops ({} checked), {} nemesis events\n",
+            self.format,
+            self.history.events,
+            self.history.ops.len(),
+            self.ops_checked,
+            self.history.nemesis.len()
+        ));
+        if let Some(f) = &self.failure {
+            s.push_str(&format!("  key {}: no linearization exists\n", f.key));
+            match f.op {
+                Some(op) => {
+                    let op = &self.history.ops[op];
+                    s.push_str(&format!("  cannot linearize: {}\n", describe(op)));
+                    s.push_str(&format!(
+                        "  longest linearizable prefix ({} ops{}), state after it: {}\n",
+                        f.prefix.len(),
+                        if f.complete {
+                            ""
+                        } else {
+                            ", explanation incomplete"
+                        },
+                        f.state.as_deref().unwrap_or("?")
+                    ));
+                    let show = 20;
+                    let skip = f.prefix.len().saturating_sub(show);
+                    if skip > 0 {
+                        s.push_str(&format!("    ... {skip} earlier ops\n"));
+                    }
+                    for &id in &f.prefix[skip..] {
+                        s.push_str(&format!("    {}\n", describe(&self.history.ops[id])));
+                    }
+                    s.push_str(&format!("  concurrent ops ({}):\n", f.concurrent.len()));
+                    for &id in f.concurrent.iter().take(show) {
+                        s.push_str(&format!("    {}\n", describe(&self.history.ops[id])));
+                    }
+                    if f.concurrent.len() > show {
+                        s.push_str(&format!("    ... {} more\n", f.concurrent.len() - show));
+                    }
+                }
+                None => s.push_str("  (not explained)\n"),
+            }
+            if let Some(t) = self.explain_time {
+                s.push_str(&format!("  explained in {:.1} ms\n", t.as_secs_f64() * 1e3));
+            }
+        }
+        s
+    }
+
+    /// Machine-readable result.
+    pub fn to_json(&self) -> serde_json::Value {
+        let failure = self.failure.as_ref().map(|f| {
+            json!({
+                "key": f.key,
+                "op": f.op.map(|id| op_json(&self.history.ops[id])),
+                "prefix": f.prefix.iter().map(|&id| op_json(&self.history.ops[id])).collect::<Vec<_>>(),
+                "state_after_prefix": f.state,
+                "concurrent": f.concurrent.iter().map(|&id| op_json(&self.history.ops[id])).collect::<Vec<_>>(),
+                "complete": f.complete,
+            })
+        });
+        json!({
+            "file": self.file.as_ref().map(|p| p.display().to_string()),
+            "format": self.format.as_str(),
+            "model": self.model.as_str(),
+            "verdict": self.verdict.as_str(),
+            "exit_code": self.exit_code(),
+            "reason": self.reason,
+            "events": self.history.events,
+            "ops": self.history.ops.len(),
+            "ops_checked": self.ops_checked,
+            "keys": self.partitions.len(),
+            "keys_checked": self.partitions_checked(),
+            "parse_ms": self.parse_time.as_secs_f64() * 1e3,
+            "decide_ms": self.decide_time.as_secs_f64() * 1e3,
+            "explain_ms": self.explain_time.map(|t| t.as_secs_f64() * 1e3),
+            "memo_peak_bytes": self.memo_peak_bytes,
+            "failure": failure,
+        })
+    }
+}
+
+/// A one-line description of an op, for people.
+pub fn describe(op: &Op) -> String {
+    let key = op.key.as_ref().map_or(String::new(), |k| format!(" {k}"));
+    let out = match op.status {
+        crate::history::Status::Ok if !op.output.is_nil() || op.f == "get" || op.f == "read" => {
+            format!(" -> {}", op.output)
+        }
+        _ => String::new(),
+    };
+    let lines = match op.complete_line {
+        Some(l) => format!("lines {}-{}", op.invoke_line, l),
+        None => format!("line {}, no completion", op.invoke_line),
+    };
+    format!(
+        "op {} process {}: {}{} {}{} [{}] ({lines})",
+        op.id,
+        op.process,
+        op.f,
+        key,
+        op.input,
+        out,
+        op.status.as_str()
+    )
+}
+
+/// An op as JSON.
+pub fn op_json(op: &Op) -> serde_json::Value {
+    json!({
+        "id": op.id,
+        "process": op.process,
+        "f": op.f,
+        "key": op.key.as_ref().map(Val::to_json),
+        "value": op.input.to_json(),
+        "output": op.output.to_json(),
+        "status": op.status.as_str(),
+        "invoke_line": op.invoke_line,
+        "complete_line": op.complete_line,
+        "invoke_time": op.call_time,
+        "complete_time": op.ret_time,
+    })
+}
+
+/// Reads and checks a history file.
+pub fn check_file(path: impl AsRef<Path>, opts: &CheckOptions) -> Result<Outcome, CheckError> {
+    let path = path.as_ref();
+    let t0 = Instant::now();
+    let bytes = std::fs::read(path).map_err(|e| CheckError::Io {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| CheckError::Io {
+        path: path.to_path_buf(),
+        reason: format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+    })?;
+    let mut out = check_text(&text, opts).map_err(|e| e.with_path(path))?;
+    out.file = Some(path.to_path_buf());
+    out.parse_time = t0
+        .elapsed()
+        .saturating_sub(out.decide_time + out.explain_time.unwrap_or_default());
+    Ok(out)
+}
+
+/// Checks a history given as text.
+pub fn check_text(text: &str, opts: &CheckOptions) -> Result<Outcome, CheckError> {
+    let t0 = Instant::now();
+    let (events, format) = format::parse(text, opts.format)?;
+    let history = History::from_events(events)?;
+    let parse_time = t0.elapsed();
+    let model = match opts.model {
+        ModelKind::Auto => match format {
+            Format::Jsonl | Format::PorcupineKv => ModelKind::Kv,
+            _ => ModelKind::detect(&history),
+        },
+        m => m,
+    };
+    let initial = match (&opts.initial, format, model) {
+        (Some(v), _, _) => v.clone(),
+        (None, Format::PorcupineKv, ModelKind::Kv) => Val::Str(String::new()),
+        (None, _, _) => Val::Nil,
+    };
+    let mut out = check_history(history, model, &initial, opts)?;
+    out.format = format;
+    out.parse_time = parse_time;
+    Ok(out)
+}
+
+/// Checks a parsed history against `model` (not Auto).
+pub fn check_history(
+    history: History,
+    model: ModelKind,
+    initial: &Val,
+    opts: &CheckOptions,
+) -> Result<Outcome, CheckError> {
+    let start = Instant::now();
+    let model = if model == ModelKind::Auto {
+        ModelKind::detect(&history)
+    } else {
+        model
+    };
+    let jobs: Vec<Mutex<Box<dyn Job>>> = model::partitions(model, &history, initial)?
+        .into_iter()
+        .map(Mutex::new)
+        .collect();
+    let ops_checked = jobs.iter().map(|j| j.lock().unwrap().op_ids().len()).sum();
+    let ctl = Control::new(opts.time_limit.map(|t| start + t), opts.memo_limit_bytes);
+    let results = decide_all(&jobs, &ctl, opts.threads);
+    let jobs: Vec<Box<dyn Job>> = jobs.into_iter().map(|m| m.into_inner().unwrap()).collect();
+    let decide_time = start.elapsed();
+
+    let mut reports = Vec::with_capacity(jobs.len());
+    let mut failed: Option<usize> = None;
+    let mut abort: Option<Abort> = None;
+    for (i, (job, res)) in jobs.iter().zip(&results.outcomes).enumerate() {
+        let (status, linearization) = match res {
+            Some(SearchResult::Linearizable(order)) => (
+                PartitionStatus::Linearizable,
+                order.iter().map(|&o| job.op_ids()[o]).collect(),
+            ),
+            Some(SearchResult::Illegal(_)) => {
+                if failed.is_none() || results.first_illegal == Some(i) {
+                    failed = Some(i);
+                }
+                (PartitionStatus::NotLinearizable, Vec::new())
+            }
+            Some(SearchResult::Aborted(a, _)) => {
+                if *a != Abort::Stopped {
+                    abort = Some(*a);
+                }
+                (PartitionStatus::Unknown, Vec::new())
+            }
+            None => (PartitionStatus::Unknown, Vec::new()),
+        };
+        reports.push(PartitionReport {
+            label: job.label().to_string(),
+            op_ids: job.op_ids().to_vec(),
+            status,
+            linearization,
+        });
+    }
+    let mut jobs = jobs;
+    let (verdict, reason) = match (failed, abort) {
+        (Some(_), _) => (Verdict::NotLinearizable, None),
+        (None, Some(a)) => (
+            Verdict::Unknown,
+            Some(format!(
+                "{} after {} of {} keys ({} ops) were decided",
+                match a {
+                    Abort::TimeLimit => "time limit reached",
+                    Abort::MemoryLimit => "memo memory limit reached",
+                    Abort::Stopped => "stopped",
+                },
+                reports
+                    .iter()
+                    .filter(|r| r.status != PartitionStatus::Unknown)
+                    .count(),
+                reports.len(),
+                reports
+                    .iter()
+                    .filter(|r| r.status != PartitionStatus::Unknown)
+                    .map(|r| r.op_ids.len())
+                    .sum::<usize>()
+            )),
+        ),
+        (None, None) => (Verdict::Linearizable, None),
+    };
+
+    let mut failure = None;
+    let mut explain_time = None;
+    if let Some(i) = failed {
+        let job = &mut jobs[i];
+        let mut f = Failure {
+            key: job.label().to_string(),
+            op: None,
+            prefix: Vec::new(),
+            state: None,
+            concurrent: Vec::new(),
+            complete: false,
+        };
+        if opts.explain {
+            let t0 = Instant::now();
+            let ectl = Control::new(Some(t0 + opts.explain_time_limit), opts.memo_limit_bytes);
+            let (stuck, complete) = match job.run(&ectl, true) {
+                SearchResult::Illegal(s) => (s, true),
+                SearchResult::Aborted(_, s) => (s, false),
+                SearchResult::Linearizable(_) => (None, false),
+            };
+            if let Some(st) = stuck {
+                let ids = job.op_ids();
+                let op = ids[st.op];
+                f.op = Some(op);
+                f.prefix = st.prefix.iter().map(|&o| ids[o]).collect();
+                f.state = Some(st.state);
+                let target = &history.ops[op];
+                let end = target.ret.unwrap_or(u64::MAX);
+                f.concurrent = ids
+                    .iter()
+                    .copied()
+                    .filter(|&o| {
+                        let x = &history.ops[o];
+                        o != op && x.call < end && x.ret.is_none_or(|r| r > target.call)
+                    })
+                    .collect();
+                f.complete = complete;
+            }
+            explain_time = Some(t0.elapsed());
+        }
+        failure = Some(f);
+        // Put the failing key first.
+        let r = reports.remove(i);
+        reports.insert(0, r);
+    }
+
+    Ok(Outcome {
+        file: None,
+        format: Format::Auto,
+        model,
+        verdict,
+        reason,
+        history: Arc::new(history),
+        ops_checked,
+        partitions: reports,
+        failure,
+        parse_time: Duration::ZERO,
+        decide_time,
+        explain_time,
+        memo_peak_bytes: results.mem_peak,
+    })
+}
+
+struct Decided {
+    outcomes: Vec<Option<SearchResult>>,
+    first_illegal: Option<usize>,
+    mem_peak: usize,
+}
+
+/// Decides every partition on a pool of threads, biggest first; the first
+/// illegal partition stops the others.
+fn decide_all(jobs: &[Mutex<Box<dyn Job>>], ctl: &Control, threads: usize) -> Decided {
+    let mut order: Vec<usize> = (0..jobs.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(jobs[i].lock().unwrap().op_ids().len()));
+    let threads = if threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        threads
+    }
+    .min(jobs.len())
+    .max(1);
+    let next = AtomicUsize::new(0);
+    let outcomes: Vec<Mutex<Option<SearchResult>>> =
+        jobs.iter().map(|_| Mutex::new(None)).collect();
+    let first_illegal = Mutex::new(None);
+    let work = || {
+        loop {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&i) = order.get(k) else { break };
+            if ctl.stopped() {
+                break;
+            }
+            let res = jobs[i].lock().unwrap().run(ctl, false);
+            if matches!(res, SearchResult::Illegal(_)) {
+                let mut fi = first_illegal.lock().unwrap();
+                if fi.is_none() {
+                    *fi = Some(i);
+                }
+                ctl.stop();
+            }
+            *outcomes[i].lock().unwrap() = Some(res);
+        }
+    };
+    if threads == 1 {
+        work();
+    } else {
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(work);
+            }
+        });
+    }
+    Decided {
+        outcomes: outcomes
+            .into_iter()
+            .map(|m| m.into_inner().unwrap())
+            .collect(),
+        first_illegal: first_illegal.into_inner().unwrap(),
+        mem_peak: ctl.mem_peak(),
+    }
+}

@@ -1,0 +1,196 @@
+//! Random key-value histories from a simulated store: every op takes effect
+//! at one instant between its invoke and completion, so the generated
+//! history is linearizable. Used by tests and the bench.
+
+use crate::history::{Event, EventType, Process};
+use crate::value::Val;
+use std::collections::HashMap;
+
+/// A small fast PRNG (xorshift64*).
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    /// Uniform in 0..n (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((self.next_u64() >> 32) * n) >> 32
+    }
+    /// True with probability p.
+    pub fn chance(&mut self, p: f64) -> bool {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p && p > 0.0
+    }
+}
+
+/// What to generate.
+#[derive(Clone, Debug)]
+pub struct GenOptions {
+    pub ops: usize,
+    pub processes: usize,
+    pub keys: usize,
+    /// Fraction of ops that end as info (half of those never take effect).
+    pub info_rate: f64,
+    /// Whether cas ops whose expectation does not hold end as fail (else
+    /// they are not generated).
+    pub with_fail: bool,
+    pub seed: u64,
+}
+
+impl Default for GenOptions {
+    fn default() -> Self {
+        GenOptions {
+            ops: 100,
+            processes: 8,
+            keys: 4,
+            info_rate: 0.05,
+            with_fail: true,
+            seed: 1,
+        }
+    }
+}
+
+struct Pending {
+    f: &'static str,
+    key: usize,
+    input: Val,
+    /// The result once applied.
+    output: Option<(EventType, Val)>,
+    /// Decided at invoke: ends as info.
+    info: bool,
+}
+
+/// Generates a linearizable key-value history.
+pub fn kv_history(opts: &GenOptions) -> Vec<Event> {
+    let mut rng = Rng::new(opts.seed);
+    let mut store: HashMap<usize, Val> = HashMap::new();
+    let mut events = Vec::with_capacity(opts.ops * 2);
+    let mut ids: Vec<i64> = (0..opts.processes as i64).collect();
+    let mut next_id = opts.processes as i64;
+    let mut pending: Vec<Option<Pending>> = (0..opts.processes).map(|_| None).collect();
+    let mut invoked = 0usize;
+    let mut busy = 0usize;
+    let mut time: i64 = 0;
+    let mut value_no = 0u64;
+    while invoked < opts.ops || busy > 0 {
+        let p = rng.below(opts.processes as u64) as usize;
+        time += 1 + rng.below(1000) as i64;
+        let mut push = |kind: EventType, f: &str, key: usize, value: Val, process: i64| {
+            events.push(Event {
+                line: events.len() + 1,
+                index: Some(events.len() as u64),
+                time: Some(time),
+                process: Process::Client(process),
+                kind,
+                f: f.to_string(),
+                key: Some(Val::Str(format!("k{key}"))),
+                value,
+            });
+        };
+        match &mut pending[p] {
+            slot @ None => {
+                if invoked >= opts.ops {
+                    continue;
+                }
+                let key = rng.below(opts.keys as u64) as usize;
+                let roll = rng.below(100);
+                let (f, input) = if roll < 45 {
+                    ("get", Val::Nil)
+                } else if roll < 85 || !opts.with_fail {
+                    value_no += 1;
+                    ("set", Val::Str(format!("v{value_no}")))
+                } else {
+                    value_no += 1;
+                    let cur = store.get(&key).cloned().unwrap_or(Val::Nil);
+                    let expected = if rng.chance(0.6) {
+                        cur
+                    } else {
+                        Val::Str(format!("v{}", rng.below(value_no + 1)))
+                    };
+                    (
+                        "cas",
+                        Val::List(vec![expected, Val::Str(format!("v{value_no}"))]),
+                    )
+                };
+                push(EventType::Invoke, f, key, input.clone(), ids[p]);
+                *slot = Some(Pending {
+                    f,
+                    key,
+                    input,
+                    output: None,
+                    info: rng.chance(opts.info_rate),
+                });
+                invoked += 1;
+                busy += 1;
+            }
+            Some(op) if op.output.is_none() && !(op.info && rng.chance(0.3)) => {
+                // The linearization point.
+                let cur = store.get(&op.key).cloned().unwrap_or(Val::Nil);
+                op.output = Some(match op.f {
+                    "get" => (EventType::Ok, cur),
+                    "set" => {
+                        store.insert(op.key, op.input.clone());
+                        (EventType::Ok, op.input.clone())
+                    }
+                    _ => {
+                        let list = op.input.as_list().expect("cas input is a pair");
+                        if list[0] == cur {
+                            store.insert(op.key, list[1].clone());
+                            (EventType::Ok, op.input.clone())
+                        } else {
+                            (EventType::Fail, op.input.clone())
+                        }
+                    }
+                });
+            }
+            slot @ Some(_) => {
+                let op = slot.take().expect("matched Some");
+                busy -= 1;
+                if op.info {
+                    push(EventType::Info, op.f, op.key, op.input, ids[p]);
+                    ids[p] = next_id;
+                    next_id += 1;
+                } else {
+                    let (kind, out) = op.output.expect("applied before completing");
+                    push(kind, op.f, op.key, out, ids[p]);
+                }
+            }
+        }
+    }
+    events
+}
+
+/// Writes events as our JSON Lines.
+pub fn to_jsonl(events: &[Event]) -> String {
+    let mut out = String::with_capacity(events.len() * 90);
+    for e in events {
+        let process = match &e.process {
+            Process::Client(p) => serde_json::Value::from(*p),
+            Process::Nemesis => serde_json::Value::from("nemesis"),
+        };
+        let mut obj = serde_json::Map::new();
+        if let Some(i) = e.index {
+            obj.insert("index".into(), i.into());
+        }
+        if let Some(t) = e.time {
+            obj.insert("time".into(), t.into());
+        }
+        obj.insert("process".into(), process);
+        obj.insert("type".into(), e.kind.as_str().into());
+        obj.insert("f".into(), e.f.clone().into());
+        if let Some(k) = &e.key {
+            obj.insert("key".into(), k.to_json());
+        }
+        obj.insert("value".into(), e.value.to_json());
+        out.push_str(&serde_json::Value::Object(obj).to_string());
+        out.push('\n');
+    }
+    out
+}

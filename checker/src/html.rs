@@ -1,0 +1,3 @@
+pub fn render_html(_o: &crate::check::Outcome) -> String {
+    String::new()
+}

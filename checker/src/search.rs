@@ -1,0 +1,375 @@
+//! The linearizability search for one partition: Wing & Gong / Lowe's
+//! just-in-time linearization with a memo of (linearized set, model state),
+//! over a doubly linked list of call/return entries as in Porcupine.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
+
+/// A sequential specification, specialised to the operations of one partition.
+pub trait SeqModel {
+    type State: Clone + Eq + Hash;
+    fn init(&mut self) -> Self::State;
+    /// Applies partition op `op` to `state`; `None` if the op, with the output
+    /// it reported, cannot take effect in `state`.
+    fn step(&mut self, state: &Self::State, op: usize) -> Option<Self::State>;
+    fn show_state(&self, state: &Self::State) -> String;
+}
+
+/// An operation's real-time interval (ranks, not nanoseconds). `ret: None`
+/// means it may take effect at any time after `call`, or never.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Interval {
+    pub call: u64,
+    pub ret: Option<u64>,
+}
+
+/// Shared limits for a check running on several threads.
+#[derive(Debug)]
+pub struct Control {
+    stop: AtomicBool,
+    deadline: Option<Instant>,
+    mem_used: AtomicUsize,
+    mem_peak: AtomicUsize,
+    mem_limit: usize,
+}
+
+impl Control {
+    pub fn new(deadline: Option<Instant>, mem_limit: usize) -> Control {
+        Control {
+            stop: AtomicBool::new(false),
+            deadline,
+            mem_used: AtomicUsize::new(0),
+            mem_peak: AtomicUsize::new(0),
+            mem_limit,
+        }
+    }
+
+    /// Asks every search using this control to give up.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    pub fn mem_used(&self) -> usize {
+        self.mem_used.load(Ordering::Relaxed)
+    }
+
+    /// The most memo memory in use at once (bytes, approximate).
+    pub fn mem_peak(&self) -> usize {
+        self.mem_peak.load(Ordering::Relaxed)
+    }
+
+    fn add_mem(&self, bytes: usize) {
+        let now = self.mem_used.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        self.mem_peak.fetch_max(now, Ordering::Relaxed);
+    }
+
+    fn check(&self) -> Option<Abort> {
+        if self.stop.load(Ordering::Relaxed) {
+            return Some(Abort::Stopped);
+        }
+        if let Some(d) = self.deadline
+            && Instant::now() >= d
+        {
+            return Some(Abort::TimeLimit);
+        }
+        if self.mem_used.load(Ordering::Relaxed) > self.mem_limit {
+            return Some(Abort::MemoryLimit);
+        }
+        None
+    }
+}
+
+/// Why a search gave up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Abort {
+    /// Another partition was found illegal (or the caller stopped).
+    Stopped,
+    TimeLimit,
+    MemoryLimit,
+}
+
+/// The deepest point the search reached before a failure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stuck {
+    /// Partition ops linearized, in order.
+    pub prefix: Vec<usize>,
+    /// Model state after the prefix.
+    pub state: String,
+    /// The op whose completion came while it could not be linearized.
+    pub op: usize,
+}
+
+/// The result of searching one partition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SearchResult {
+    /// A linearization (info ops that never took effect are left out).
+    Linearizable(Vec<usize>),
+    /// No linearization exists; `stuck` is filled when explaining.
+    Illegal(Option<Stuck>),
+    Aborted(Abort, Option<Stuck>),
+}
+
+const NIL: u32 = u32::MAX;
+const HEAD: u32 = 0;
+
+/// FxHash: fast, non-cryptographic hashing of model states and values.
+#[derive(Default)]
+pub struct FxHasher(u64);
+
+/// A `HashMap` hasher builder using [`FxHasher`].
+pub type FxBuild = BuildHasherDefault<FxHasher>;
+
+impl Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(n as u64);
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(n as u64);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+/// Passes an already mixed u64 through.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("only u64 keys are hashed")
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// The memo of visited (linearized set, state) pairs, stored in arenas:
+/// a hash -> first entry index map plus per-entry chains.
+struct Memo<S> {
+    heads: HashMap<u64, u32, BuildHasherDefault<IdHasher>>,
+    chain: Vec<u32>,
+    bits: Vec<u64>,
+    states: Vec<S>,
+    words: usize,
+    bytes: usize,
+}
+
+impl<S: Eq> Memo<S> {
+    fn new(words: usize) -> Memo<S> {
+        Memo {
+            heads: HashMap::default(),
+            chain: Vec::new(),
+            bits: Vec::new(),
+            states: Vec::new(),
+            words,
+            bytes: 0,
+        }
+    }
+
+    fn entry_bytes(&self) -> usize {
+        self.words * 8 + std::mem::size_of::<S>() + 4 + 20
+    }
+
+    /// Inserts; returns false if already present.
+    fn insert(&mut self, hash: u64, bits: &[u64], state: &S) -> bool
+    where
+        S: Clone,
+    {
+        let new = self.states.len() as u32;
+        let mut at = match self.heads.get(&hash) {
+            Some(&i) => i,
+            None => {
+                self.heads.insert(hash, new);
+                NIL
+            }
+        };
+        let mut last = NIL;
+        while at != NIL {
+            let i = at as usize;
+            if self.states[i] == *state && self.bits[i * self.words..(i + 1) * self.words] == *bits
+            {
+                return false;
+            }
+            last = at;
+            at = self.chain[i];
+        }
+        if last != NIL {
+            self.chain[last as usize] = new;
+        }
+        self.chain.push(NIL);
+        self.bits.extend_from_slice(bits);
+        self.states.push(state.clone());
+        self.bytes += self.entry_bytes();
+        true
+    }
+}
+
+/// Searches for a linearization of the partition's ops. With `explain`, a
+/// failure carries the deepest linearizable prefix found.
+pub fn search<M: SeqModel>(
+    model: &mut M,
+    ops: &[Interval],
+    ctl: &Control,
+    explain: bool,
+) -> SearchResult {
+    let n = ops.len();
+    // Entries: 0 is the head sentinel; then one call per op and one return
+    // per op that completed ok.
+    let mut entries: Vec<(u64, bool, u32)> = Vec::with_capacity(2 * n);
+    for (i, op) in ops.iter().enumerate() {
+        entries.push((op.call, false, i as u32));
+        if let Some(r) = op.ret {
+            entries.push((r, true, i as u32));
+        }
+    }
+    entries.sort_unstable();
+    let len = entries.len() + 1;
+    let mut next = vec![NIL; len];
+    let mut prev = vec![NIL; len];
+    let mut op_of = vec![NIL; len];
+    let mut is_call = vec![false; len];
+    let mut call_node = vec![NIL; n];
+    let mut ret_node = vec![NIL; n];
+    for (k, &(_, ret, op)) in entries.iter().enumerate() {
+        let node = k + 1;
+        op_of[node] = op;
+        is_call[node] = !ret;
+        if ret {
+            ret_node[op as usize] = node as u32;
+        } else {
+            call_node[op as usize] = node as u32;
+        }
+        prev[node] = (node - 1) as u32;
+        next[node - 1] = node as u32;
+    }
+    drop(entries);
+
+    let zobrist: Vec<u64> = (0..n as u64).map(|i| splitmix(i ^ 0x5eed)).collect();
+    let words = n.div_ceil(64).max(1);
+    let mut bits = vec![0u64; words];
+    let mut bits_hash = 0u64;
+    let mut memo: Memo<M::State> = Memo::new(words);
+    let mut mem_reported = 0usize;
+
+    let mut remaining_ok = ops.iter().filter(|o| o.ret.is_some()).count();
+    let mut state = model.init();
+    let mut stack: Vec<(u32, M::State)> = Vec::new();
+    let mut best: Option<Stuck> = None;
+    let mut cur = next[HEAD as usize];
+    let mut iterations: u64 = 0;
+
+    let state_hash = |s: &M::State| {
+        let mut h = FxHasher::default();
+        s.hash(&mut h);
+        h.finish()
+    };
+
+    let result = loop {
+        if remaining_ok == 0 {
+            break SearchResult::Linearizable(stack.iter().map(|(o, _)| *o as usize).collect());
+        }
+        iterations += 1;
+        if iterations & 1023 == 0 {
+            let grown = memo.bytes - mem_reported;
+            ctl.add_mem(grown);
+            mem_reported = memo.bytes;
+            if let Some(a) = ctl.check() {
+                break SearchResult::Aborted(a, best.take());
+            }
+        }
+        debug_assert!(cur != NIL, "an ok return is always ahead of the cursor");
+        let c = cur as usize;
+        if is_call[c] {
+            let op = op_of[c] as usize;
+            if let Some(new_state) = model.step(&state, op) {
+                bits[op / 64] |= 1 << (op % 64);
+                let h = bits_hash ^ zobrist[op];
+                let key = h ^ state_hash(&new_state).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                if memo.insert(key, &bits, &new_state) {
+                    bits_hash = h;
+                    stack.push((op as u32, std::mem::replace(&mut state, new_state)));
+                    // Lift: unlink the call and (if any) the return entry.
+                    for node in [call_node[op], ret_node[op]] {
+                        if node != NIL {
+                            let (p, nx) = (prev[node as usize], next[node as usize]);
+                            next[p as usize] = nx;
+                            if nx != NIL {
+                                prev[nx as usize] = p;
+                            }
+                        }
+                    }
+                    if ops[op].ret.is_some() {
+                        remaining_ok -= 1;
+                    }
+                    cur = next[HEAD as usize];
+                    continue;
+                }
+                bits[op / 64] &= !(1 << (op % 64));
+            }
+            cur = next[c];
+        } else {
+            // A return: its op should have been linearized by now.
+            if explain && best.as_ref().is_none_or(|b| stack.len() > b.prefix.len()) {
+                best = Some(Stuck {
+                    prefix: stack.iter().map(|(o, _)| *o as usize).collect(),
+                    state: model.show_state(&state),
+                    op: op_of[c] as usize,
+                });
+            }
+            let Some((op, prev_state)) = stack.pop() else {
+                break SearchResult::Illegal(best.take());
+            };
+            let op = op as usize;
+            state = prev_state;
+            bits[op / 64] &= !(1 << (op % 64));
+            bits_hash ^= zobrist[op];
+            // Unlift in reverse order of removal.
+            for node in [ret_node[op], call_node[op]] {
+                if node != NIL {
+                    let (p, nx) = (prev[node as usize], next[node as usize]);
+                    next[p as usize] = node;
+                    if nx != NIL {
+                        prev[nx as usize] = node;
+                    }
+                }
+            }
+            if ops[op].ret.is_some() {
+                remaining_ok += 1;
+            }
+            cur = next[call_node[op] as usize];
+        }
+    };
+    ctl.add_mem(memo.bytes - mem_reported);
+    ctl.mem_used.fetch_sub(memo.bytes, Ordering::Relaxed);
+    result
+}
