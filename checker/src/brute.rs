@@ -86,3 +86,41 @@ fn dfs(ops: &[&Op], remaining: u32, store: &Store, initial: &Val) -> bool {
     }
     false
 }
+
+/// Whether `order` (history op ids) is a legal linearization of the ops on
+/// `key` (all ops if `None`): it contains every ok op on the key, no fail op,
+/// respects real time, and every op's output matches the key-value semantics
+/// when applied in that order.
+pub fn is_linearization(
+    history: &History,
+    key: Option<&Val>,
+    order: &[usize],
+    initial: &Val,
+) -> bool {
+    let mut seen = vec![false; history.ops.len()];
+    let mut store = Store::new();
+    for (pos, &id) in order.iter().enumerate() {
+        let op = &history.ops[id];
+        if op.status == Status::Fail || seen[id] {
+            return false;
+        }
+        seen[id] = true;
+        // Every op placed later must not have completed before this began.
+        if order[pos + 1..].iter().any(|&later| {
+            history.ops[later].ret.is_some_and(|r| r < op.call)
+                && history.ops[later].status == Status::Ok
+        }) {
+            return false;
+        }
+        match apply(&store, op, initial) {
+            Some(next) => store = next,
+            None => return false,
+        }
+    }
+    history
+        .ops
+        .iter()
+        .filter(|o| key.is_none() || o.key.as_ref() == key)
+        .filter(|o| o.f != "noop")
+        .all(|o| o.status != Status::Ok || seen[o.id])
+}

@@ -70,7 +70,8 @@ pub fn partitions(history: &History, initial: &Val) -> Result<Vec<Box<dyn Job>>,
     let mut by_key: HashMap<&Val, usize, FxBuild> = HashMap::default();
     let mut parts: Vec<Partition<KvModel>> = Vec::new();
     for op in checked_ops(history) {
-        if op.f == "noop" {
+        let unconstrained_read = matches!(op.f.as_str(), "get" | "read") && op.status != Status::Ok;
+        if op.f == "noop" || unconstrained_read {
             continue;
         }
         let Some(key) = &op.key else {
@@ -98,12 +99,7 @@ pub fn partitions(history: &History, initial: &Val) -> Result<Vec<Box<dyn Job>>,
         let values = &mut part.model.values;
         let kop = match op.f.as_str() {
             "set" | "put" | "write" => KvOp::Set(values.id(&op.input)),
-            "get" | "read" => {
-                if op.status != Status::Ok {
-                    continue;
-                }
-                KvOp::Get(values.id(&op.output))
-            }
+            "get" | "read" => KvOp::Get(values.id(&op.output)),
             "cas" => match op.input.as_list() {
                 Some([e, n]) => KvOp::Cas {
                     expected: values.id(e),

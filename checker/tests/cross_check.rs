@@ -1,0 +1,149 @@
+//! Randomised cross-check: the search and the brute-force reference must
+//! agree on many small perturbed histories.
+
+use raftkv_checker::generate::{GenOptions, Rng, kv_history};
+use raftkv_checker::{
+    CheckOptions, Event, EventType, History, ModelKind, Val, Verdict, brute, check_history,
+};
+
+/// Applies one random perturbation; returns what it did.
+fn perturb(events: &mut Vec<Event>, rng: &mut Rng) -> &'static str {
+    let n = events.len();
+    match rng.below(6) {
+        0 => {
+            // Stretch an op: invoke earlier.
+            let i = rng.below(n as u64) as usize;
+            if events[i].kind == EventType::Invoke {
+                let t = events[i].time.unwrap();
+                events[i].time = Some(t - rng.below(5000) as i64);
+            }
+            "stretch-invoke"
+        }
+        1 => {
+            // Stretch an op: completion later (keeps file order per process).
+            let i = rng.below(n as u64) as usize;
+            if events[i].kind != EventType::Invoke {
+                let t = events[i].time.unwrap();
+                events[i].time = Some(t + rng.below(5000) as i64);
+            }
+            "stretch-completion"
+        }
+        2 => {
+            // An ok op becomes info, or loses its completion.
+            let oks: Vec<usize> = (0..n)
+                .filter(|&i| events[i].kind == EventType::Ok)
+                .collect();
+            if let Some(&i) = oks.get(rng.below(oks.len().max(1) as u64) as usize) {
+                let last_of_process = !events[i + 1..]
+                    .iter()
+                    .any(|e| e.process == events[i].process);
+                if last_of_process && rng.chance(0.5) {
+                    events.remove(i);
+                } else {
+                    events[i].kind = EventType::Info;
+                }
+            }
+            "to-info"
+        }
+        3 => {
+            // A read returns a value never written.
+            let reads: Vec<usize> = (0..n)
+                .filter(|&i| events[i].kind == EventType::Ok && events[i].f == "get")
+                .collect();
+            if let Some(&i) = reads.get(rng.below(reads.len().max(1) as u64) as usize) {
+                events[i].value = Val::Str("never-written".into());
+            }
+            "read-never-written"
+        }
+        4 => {
+            // A read returns an older value of its key (or absent).
+            let reads: Vec<usize> = (0..n)
+                .filter(|&i| events[i].kind == EventType::Ok && events[i].f == "get")
+                .collect();
+            if let Some(&i) = reads.get(rng.below(reads.len().max(1) as u64) as usize) {
+                let key = events[i].key.clone();
+                let older: Vec<Val> = events[..i]
+                    .iter()
+                    .filter(|e| e.f == "set" && e.key == key && e.kind == EventType::Ok)
+                    .map(|e| e.value.clone())
+                    .chain(std::iter::once(Val::Nil))
+                    .collect();
+                events[i].value = older[rng.below(older.len() as u64) as usize].clone();
+            }
+            "read-stale"
+        }
+        _ => {
+            // An acknowledged write is reported as failed.
+            let sets: Vec<usize> = (0..n)
+                .filter(|&i| events[i].kind == EventType::Ok && events[i].f != "get")
+                .collect();
+            if let Some(&i) = sets.get(rng.below(sets.len().max(1) as u64) as usize) {
+                events[i].kind = EventType::Fail;
+            }
+            "write-to-fail"
+        }
+    }
+}
+
+#[test]
+fn search_agrees_with_brute_force_on_random_histories() {
+    let mut rng = Rng::new(42);
+    let (mut legal, mut illegal) = (0, 0);
+    for case in 0..4000u64 {
+        let opts = GenOptions {
+            ops: 2 + rng.below(7) as usize,
+            processes: 2 + rng.below(3) as usize,
+            keys: 1 + rng.below(2) as usize,
+            info_rate: 0.15,
+            with_fail: true,
+            seed: case + 1,
+        };
+        let mut events = kv_history(&opts);
+        let mut did = Vec::new();
+        for _ in 0..rng.below(3) {
+            did.push(perturb(&mut events, &mut rng));
+        }
+        let history = History::from_events(events.clone()).expect("well-formed");
+        let expected = brute::linearizable_kv(&history, &Val::Nil).expect("small");
+        let outcome = check_history(
+            history.clone(),
+            ModelKind::Kv,
+            &Val::Nil,
+            &CheckOptions {
+                threads: 1 + (case % 2) as usize,
+                ..CheckOptions::default()
+            },
+        )
+        .unwrap();
+        let got = outcome.verdict == Verdict::Linearizable;
+        assert_eq!(
+            got,
+            expected,
+            "case {case}: perturbations {did:?}\n{}",
+            raftkv_checker::generate::to_jsonl(&events)
+        );
+        if got {
+            legal += 1;
+            // The linearization found for each key must itself be valid.
+            for p in &outcome.partitions {
+                let key = history.ops[p.op_ids[0]].key.clone();
+                assert!(
+                    brute::is_linearization(&history, key.as_ref(), &p.linearization, &Val::Nil),
+                    "case {case}: invalid linearization {:?} for key {}",
+                    p.linearization,
+                    p.label
+                );
+            }
+        } else {
+            illegal += 1;
+            let f = outcome.failure.expect("a failure is explained");
+            assert!(f.op.is_some(), "case {case}: the offending op is named");
+            assert!(f.complete);
+        }
+    }
+    // Both verdicts must be well represented for the comparison to mean much.
+    assert!(
+        legal > 1000 && illegal > 400,
+        "legal {legal}, illegal {illegal}"
+    );
+}
