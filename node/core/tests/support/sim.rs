@@ -215,6 +215,8 @@ pub struct Sim {
     next_ctx: u64,
     pub stats: Stats,
     healed_at: Option<u64>,
+    /// A node to crash at the next fault injection.
+    crash_soon: Option<usize>,
 }
 
 fn hash_entry(e: &Entry) -> u64 {
@@ -271,6 +273,7 @@ impl Sim {
             next_ctx: 1,
             stats: Stats::default(),
             healed_at: None,
+            crash_soon: None,
         };
         for &id in &voters {
             let raft = sim.boot(id, &Disk::default(), 0);
@@ -328,8 +331,10 @@ impl Sim {
     /// the cluster to recover within `recover_bound` steps.
     pub fn run(mut self, fault_steps: u64, recover_bound: u64) -> Result<Stats, Failure> {
         loop {
-            if self.step == fault_steps {
-                self.heal();
+            if self.step == fault_steps
+                && let Err(e) = self.heal()
+            {
+                return Err(self.fail(e));
             }
             if let Err(e) = self.one_step(self.step < fault_steps) {
                 return Err(self.fail(e));
@@ -353,7 +358,7 @@ impl Sim {
         }
     }
 
-    fn heal(&mut self) {
+    fn heal(&mut self) -> Check {
         self.log(|| "heal: faults stop".into());
         self.healed_at = Some(self.step);
         for row in &mut self.blocked {
@@ -366,10 +371,11 @@ impl Sim {
         };
         for i in 0..self.nodes.len() {
             if self.nodes[i].down_until.is_some() {
-                self.restart(i);
+                self.restart(i)?;
             }
             self.nodes[i].paused_until = None;
         }
+        Ok(())
     }
 
     /// One step: faults, client requests, then each node in random order
@@ -384,7 +390,7 @@ impl Sim {
         for i in order {
             if let Some(t) = self.nodes[i].down_until {
                 if self.step >= t {
-                    self.restart(i);
+                    self.restart(i)?;
                 } else {
                     continue;
                 }
@@ -415,8 +421,19 @@ impl Sim {
         if self.faults.partitions && self.rng.random_bool(0.02) {
             self.repartition();
         }
+        if self.faults.crashes
+            && let Some(i) = self.crash_soon.take()
+            && self.nodes[i].down_until.is_none()
+        {
+            let until = self.step + self.rng.random_range(1..10);
+            self.crash(i, until);
+        }
         if self.faults.crashes && self.rng.random_bool(0.01) {
-            let i = self.rng.random_range(0..n);
+            // Half of the crashes hit the leader, to force changes of term.
+            let i = match self.current_leader() {
+                Some(l) if self.rng.random_bool(0.5) => l,
+                _ => self.rng.random_range(0..n),
+            };
             if self.nodes[i].down_until.is_none() {
                 let until = self.step + self.rng.random_range(1..60);
                 self.crash(i, until);
@@ -841,6 +858,10 @@ impl Sim {
                     }
                     _ => {}
                 }
+                // Crashing right after voting tests that the vote survives.
+                if self.rng.random_bool(0.1) {
+                    self.crash_soon = Some(i);
+                }
             }
             self.send(m);
         }
@@ -907,8 +928,19 @@ impl Sim {
         });
     }
 
-    fn restart(&mut self, i: usize) {
+    fn restart(&mut self, i: usize) -> Check {
         let node = &self.nodes[i];
+        let hs = node.disk.hard_state;
+        if let Some(&granted) = self.granted.get(&(node.id, hs.term))
+            && hs.vote != Some(granted)
+        {
+            return Err(format!(
+                "n{} restarts in term {} with vote {:?} but had granted its vote to n{granted}",
+                i + 1,
+                hs.term,
+                hs.vote
+            ));
+        }
         let raft = self.boot(node.id, &node.disk, node.incarnation + 1);
         let node = &mut self.nodes[i];
         node.incarnation += 1;
@@ -921,6 +953,7 @@ impl Sim {
         let hs = node.disk.hard_state;
         let len = node.disk.entries.len();
         self.log(|| format!("n{} restarts with {:?} and {} entries", i + 1, hs, len));
+        Ok(())
     }
 
     /// Per-node monotonicity: term, vote in a term and commit never go back
