@@ -1,7 +1,8 @@
 //! The write-ahead log of a raftkv node.
 //!
 //! One append-only file, `wal.log`, under the data dir holds a sequence of
-//! records (see [`record`] for the framing): hard states, entries, and
+//! records, each framed as
+//! `[len u32 LE][crc32c u32 LE][type u8][payload]`: hard states, entries, and
 //! truncations that delete every entry from some index on. Opening the log
 //! replays it into a [`Restored`]. An interrupted append at the end (a torn
 //! tail) is cut off with a warning; damage followed by valid records is
