@@ -111,6 +111,12 @@ impl Wal {
                 .and_then(|()| file.sync_all())
                 .map_err(|e| WalError::io("cut torn tail of", &path, e))?;
             torn_tail = Some(tail);
+        } else if file_len > 0 {
+            // A previous process may have written records it never synced
+            // (killed between write and fsync); they were replayed from the
+            // page cache, so make them durable before anyone relies on them.
+            file.sync_data()
+                .map_err(|e| WalError::io("fdatasync", &path, e))?;
         }
         let restored = Restored {
             hard_state: replayed.hard_state,
