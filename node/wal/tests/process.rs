@@ -159,7 +159,8 @@ fn main() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let tests: [(&str, fn(&Path)); 2] = [
+    type Test = fn(&Path);
+    let tests: [(&str, Test); 2] = [
         ("lock_held_by_another_process", lock_held_by_another_process),
         (
             "sigkill_loses_no_synced_entry",
