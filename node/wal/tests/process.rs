@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use raftkv_core::{Entry, EntryKind, HardState};
@@ -22,7 +23,33 @@ impl Drop for KillOnDrop {
     }
 }
 
-fn spawn_child(mode: &str, dir: &Path) -> (KillOnDrop, BufReader<ChildStdout>) {
+/// The child's stdout lines, read on a thread so that waiting can time out.
+struct Lines(mpsc::Receiver<String>);
+
+impl Lines {
+    fn new(out: ChildStdout) -> Self {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Lines(rx)
+    }
+
+    /// The next line; panics if the child printed nothing for 60 s or exited.
+    fn next(&self) -> String {
+        match self.0.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => line,
+            Err(e) => panic!("no line from the child: {e}"),
+        }
+    }
+}
+
+fn spawn_child(mode: &str, dir: &Path) -> (KillOnDrop, Lines) {
     let mut child = KillOnDrop(
         Command::new(std::env::current_exe().unwrap())
             .env(CHILD_ENV, format!("{mode}:{}", dir.display()))
@@ -31,7 +58,7 @@ fn spawn_child(mode: &str, dir: &Path) -> (KillOnDrop, BufReader<ChildStdout>) {
             .spawn()
             .unwrap(),
     );
-    let out = BufReader::new(child.0.stdout.take().unwrap());
+    let out = Lines::new(child.0.stdout.take().unwrap());
     (child, out)
 }
 
@@ -85,10 +112,8 @@ fn child_append(dir: &Path) {
 
 fn lock_held_by_another_process(tmp: &Path) {
     let dir = tmp.join("locked");
-    let (holder, mut out) = spawn_child("hold-lock", &dir);
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "locked");
+    let (holder, out) = spawn_child("hold-lock", &dir);
+    assert_eq!(out.next(), "locked");
 
     let pid = holder.0.id();
     match Wal::open(&dir) {
@@ -109,18 +134,13 @@ fn sigkill_loses_no_synced_entry(tmp: &Path) {
     let dir: PathBuf = tmp.join("killed");
     let mut acknowledged = 0u64;
     for round in 0..6u64 {
-        let (child, mut out) = spawn_child("append", &dir);
+        let (child, out) = spawn_child("append", &dir);
         // Let it run for a while; every line read is an acknowledgement.
         let run_for = Duration::from_millis(50 + 40 * round);
         let start = Instant::now();
-        let mut line = String::new();
         let mut acked_this_round = 0;
         while start.elapsed() < run_for || acked_this_round == 0 {
-            line.clear();
-            if out.read_line(&mut line).unwrap() == 0 {
-                panic!("round {round}: child exited early");
-            }
-            acknowledged = line.trim().parse().unwrap();
+            acknowledged = out.next().trim().parse().unwrap();
             acked_this_round += 1;
         }
         drop(child); // SIGKILL, mid-write or mid-sync or anywhere.
