@@ -797,3 +797,11 @@ fn validate(config: &Config, restored: &Restored) -> Result<(), String> {
     }
     Ok(())
 }
+
+impl std::fmt::Debug for Raft {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Raft")
+            .field("status", &self.status())
+            .finish()
+    }
+}
