@@ -1,1 +1,180 @@
-fn main() {}
+//! `node`: one member of a raftkv cluster. See `node --help`.
+
+mod config;
+mod convert;
+mod driver;
+mod errors;
+mod kv_service;
+mod peer_service;
+#[cfg(feature = "planted-mistakes")]
+mod plant;
+mod transport;
+mod wal_writer;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use raftkv::proto::{kv_server::KvServer, raft_peer_server::RaftPeerServer};
+use raftkv_core::{Config, Raft};
+use raftkv_kv::{KvStore, SessionConfig};
+use raftkv_wal::Wal;
+use tokio::net::TcpListener;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+use tracing::{error, info, warn};
+
+use crate::config::{Args, Settings};
+use crate::kv_service::KvService;
+use crate::peer_service::PeerService;
+use crate::transport::{MAX_PEER_MESSAGE_BYTES, Transport};
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let settings = match args.validate() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("node: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match start(settings) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e}");
+            eprintln!("node: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check_plant() -> Result<(), String> {
+    #[cfg(feature = "planted-mistakes")]
+    if let Some(p) = plant::init()? {
+        warn!(mistake = ?p, "PLANTED MISTAKE ACTIVE: this node is deliberately incorrect");
+    }
+    #[cfg(not(feature = "planted-mistakes"))]
+    if std::env::var("RAFTKV_PLANT").is_ok_and(|v| !v.is_empty()) {
+        return Err(
+            "RAFTKV_PLANT is set, but this node was built without the planted-mistakes feature"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+fn start(settings: Settings) -> Result<(), String> {
+    check_plant()?;
+    let (wal, restored) =
+        Wal::open(&settings.data_dir).map_err(|e| format!("cannot open data dir: {e}"))?;
+    if let Some(torn) = wal.torn_tail() {
+        warn!(
+            file = %wal.path().display(),
+            offset = torn.offset,
+            bytes = torn.bytes,
+            reason = %torn.reason,
+            "cut a torn record at the end of the write-ahead log"
+        );
+    }
+    info!(
+        id = settings.id,
+        term = restored.hard_state.term,
+        vote = ?restored.hard_state.vote,
+        commit = restored.hard_state.commit,
+        entries = restored.entries.len(),
+        data_dir = %settings.data_dir.display(),
+        "restored durable state"
+    );
+    let mut config = Config::new(settings.id, settings.peers.keys().copied().collect());
+    config.election_ticks_min = settings.election_ticks_min;
+    config.election_ticks_max = settings.election_ticks_max;
+    config.heartbeat_ticks = settings.heartbeat_ticks;
+    let raft = Raft::new(config, restored, rand::random()).map_err(|e| {
+        format!(
+            "cannot start Raft from the data in {}: {e}",
+            settings.data_dir.display()
+        )
+    })?;
+    let kv = KvStore::new(SessionConfig {
+        ttl_ms: settings.session_ttl_ms,
+        max_sessions: settings.max_sessions,
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(serve(Arc::new(settings), raft, kv, wal))
+}
+
+async fn serve(settings: Arc<Settings>, raft: Raft, kv: KvStore, wal: Wal) -> Result<(), String> {
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+    let transport = Transport::start(settings.id, &settings.peers)?;
+    let (driver, handle) = driver::new(raft, kv, settings.clone(), transport, wal);
+    let driver_task = tokio::spawn(driver.run());
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<KvServer<KvService>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(raftkv::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| format!("cannot build the reflection service: {e}"))?;
+    let reflection_alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(raftkv::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .map_err(|e| format!("cannot build the reflection service: {e}"))?;
+
+    let max_request = settings.max_key_bytes * 2 + settings.max_value_bytes * 2 + (64 << 10);
+    let kv_service = KvServer::new(KvService::new(handle.clone(), settings.clone()))
+        .max_decoding_message_size(max_request);
+    let peer_service = RaftPeerServer::new(PeerService::new(settings.id, handle))
+        .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES);
+
+    info!(id = settings.id, listen = %settings.listen, "serving");
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let server = Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(reflection_alpha)
+        .add_service(kv_service)
+        .add_service(peer_service)
+        .serve_with_incoming_shutdown(incoming, shutdown_signal());
+    tokio::select! {
+        result = server => {
+            result.map_err(|e| format!("server failed: {e}"))?;
+            info!("shut down");
+            Ok(())
+        }
+        result = driver_task => match result {
+            Ok(Ok(())) => Err("driver stopped".into()),
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(format!("driver panicked: {e}")),
+        },
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(error = %e, "cannot watch SIGTERM");
+            return std::future::pending().await;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM received; shutting down"),
+        _ = tokio::signal::ctrl_c() => info!("interrupt received; shutting down"),
+    }
+}

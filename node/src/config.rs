@@ -1,0 +1,249 @@
+//! Command-line flags of the `node` binary and their validation.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use raftkv_core::NodeId;
+
+/// A raftkv node: serves the Kv service, the Raft peer service, gRPC health
+/// and server reflection on one port.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "node", version, about)]
+pub struct Args {
+    /// This node's id (non-zero; must appear in --peers).
+    #[arg(long)]
+    pub id: NodeId,
+    /// Address to listen on, e.g. 127.0.0.1:7001.
+    #[arg(long)]
+    pub listen: SocketAddr,
+    /// Every voter as ID=HOST:PORT, comma separated, this node included. The
+    /// address of node j is where this node sends its messages for j.
+    #[arg(long)]
+    pub peers: String,
+    /// Directory of the write-ahead log (created if missing).
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// Length of one Raft tick in milliseconds.
+    #[arg(long, default_value_t = 10)]
+    pub tick_ms: u64,
+    /// Leader heartbeat interval in milliseconds.
+    #[arg(long, default_value_t = 50)]
+    pub heartbeat_ms: u64,
+    /// Lower bound of the randomised election timeout in milliseconds.
+    #[arg(long, default_value_t = 300)]
+    pub election_timeout_min_ms: u64,
+    /// Upper bound (exclusive) of the randomised election timeout in milliseconds.
+    #[arg(long, default_value_t = 600)]
+    pub election_timeout_max_ms: u64,
+    /// Longest accepted key in bytes.
+    #[arg(long, default_value_t = 1024)]
+    pub max_key_bytes: usize,
+    /// Longest accepted value in bytes.
+    #[arg(long, default_value_t = 1_048_576)]
+    pub max_value_bytes: usize,
+    /// Server-side deadline of a request that carries no grpc-timeout, in milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    pub request_timeout_ms: u64,
+    /// Idle client sessions expire after this many milliseconds (leader time).
+    #[arg(long, default_value_t = 3_600_000)]
+    pub session_ttl_ms: u64,
+    /// Most client sessions kept; the least recently active are dropped beyond it.
+    #[arg(long, default_value_t = 100_000)]
+    pub max_sessions: usize,
+}
+
+/// Validated settings derived from [`Args`].
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub id: NodeId,
+    pub listen: SocketAddr,
+    /// Every voter and the address this node sends to.
+    pub peers: BTreeMap<NodeId, String>,
+    pub data_dir: PathBuf,
+    pub tick: Duration,
+    pub heartbeat_ticks: u32,
+    pub election_ticks_min: u32,
+    pub election_ticks_max: u32,
+    pub max_key_bytes: usize,
+    pub max_value_bytes: usize,
+    pub request_timeout: Duration,
+    pub session_ttl_ms: u64,
+    pub max_sessions: usize,
+}
+
+/// Parses `1=127.0.0.1:7001,2=127.0.0.1:7002`.
+pub fn parse_peers(spec: &str) -> Result<BTreeMap<NodeId, String>, String> {
+    let mut peers = BTreeMap::new();
+    for (n, item) in spec.split(',').enumerate() {
+        let item = item.trim();
+        if item.is_empty() {
+            return Err(format!("--peers: entry {} is empty", n + 1));
+        }
+        let (id, addr) = item
+            .split_once('=')
+            .ok_or_else(|| format!("--peers: entry {} ({item:?}) is not ID=HOST:PORT", n + 1))?;
+        let id: NodeId = id
+            .trim()
+            .parse()
+            .map_err(|_| format!("--peers: entry {} ({item:?}) has a bad id", n + 1))?;
+        if id == 0 {
+            return Err(format!(
+                "--peers: entry {} ({item:?}): id 0 is reserved",
+                n + 1
+            ));
+        }
+        let addr = addr.trim();
+        let (host, port) = addr
+            .rsplit_once(':')
+            .ok_or_else(|| format!("--peers: entry {} ({item:?}): address has no :PORT", n + 1))?;
+        if host.is_empty() || port.parse::<u16>().is_err() {
+            return Err(format!("--peers: entry {} ({item:?}): bad address", n + 1));
+        }
+        if peers.insert(id, addr.to_string()).is_some() {
+            return Err(format!("--peers: node id {id} appears twice"));
+        }
+    }
+    Ok(peers)
+}
+
+fn ticks(what: &str, ms: u64, tick_ms: u64) -> Result<u32, String> {
+    let t = ms / tick_ms;
+    if t == 0 {
+        return Err(format!(
+            "{what} ({ms} ms) is shorter than one tick ({tick_ms} ms)"
+        ));
+    }
+    u32::try_from(t).map_err(|_| format!("{what} ({ms} ms) is too long"))
+}
+
+impl Args {
+    pub fn validate(&self) -> Result<Settings, String> {
+        if self.id == 0 {
+            return Err("--id: must be non-zero".into());
+        }
+        let peers = parse_peers(&self.peers)?;
+        if !peers.contains_key(&self.id) {
+            return Err(format!("--peers: does not list this node's id {}", self.id));
+        }
+        if self.tick_ms == 0 {
+            return Err("--tick-ms: must be at least 1".into());
+        }
+        let heartbeat_ticks = ticks("--heartbeat-ms", self.heartbeat_ms, self.tick_ms)?;
+        let election_ticks_min = ticks(
+            "--election-timeout-min-ms",
+            self.election_timeout_min_ms,
+            self.tick_ms,
+        )?;
+        let election_ticks_max = ticks(
+            "--election-timeout-max-ms",
+            self.election_timeout_max_ms,
+            self.tick_ms,
+        )?;
+        if election_ticks_max <= election_ticks_min {
+            return Err(format!(
+                "--election-timeout-max-ms ({}) must exceed --election-timeout-min-ms ({}) by at least one tick",
+                self.election_timeout_max_ms, self.election_timeout_min_ms
+            ));
+        }
+        if heartbeat_ticks >= election_ticks_min {
+            return Err(format!(
+                "--heartbeat-ms ({}) must be shorter than --election-timeout-min-ms ({})",
+                self.heartbeat_ms, self.election_timeout_min_ms
+            ));
+        }
+        if self.max_key_bytes == 0 {
+            return Err("--max-key-bytes: must be at least 1".into());
+        }
+        if self.request_timeout_ms == 0 {
+            return Err("--request-timeout-ms: must be at least 1".into());
+        }
+        if self.max_sessions == 0 {
+            return Err("--max-sessions: must be at least 1".into());
+        }
+        Ok(Settings {
+            id: self.id,
+            listen: self.listen,
+            peers,
+            data_dir: self.data_dir.clone(),
+            tick: Duration::from_millis(self.tick_ms),
+            heartbeat_ticks,
+            election_ticks_min,
+            election_ticks_max,
+            max_key_bytes: self.max_key_bytes,
+            max_value_bytes: self.max_value_bytes,
+            request_timeout: Duration::from_millis(self.request_timeout_ms),
+            session_ttl_ms: self.session_ttl_ms,
+            max_sessions: self.max_sessions,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> Result<Settings, String> {
+        args_with_id("1", extra)
+    }
+
+    fn args_with_id(id: &str, extra: &[&str]) -> Result<Settings, String> {
+        let mut argv = vec![
+            "node",
+            "--id",
+            id,
+            "--listen",
+            "127.0.0.1:7001",
+            "--peers",
+            "1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003",
+            "--data-dir",
+            "/tmp/x",
+        ];
+        argv.extend_from_slice(extra);
+        Args::try_parse_from(argv)
+            .map_err(|e| e.to_string())?
+            .validate()
+    }
+
+    #[test]
+    fn defaults_convert_to_ticks() {
+        let s = args(&[]).unwrap();
+        assert_eq!(s.peers.len(), 3);
+        assert_eq!(s.peers[&2], "127.0.0.1:7002");
+        assert_eq!(s.heartbeat_ticks, 5);
+        assert_eq!((s.election_ticks_min, s.election_ticks_max), (30, 60));
+    }
+
+    #[test]
+    fn bad_peers_are_named() {
+        assert!(parse_peers("1=a:1,1=b:2").unwrap_err().contains("twice"));
+        assert!(parse_peers("1=a:1,,2=b:2").unwrap_err().contains("entry 2"));
+        assert!(parse_peers("x=a:1").unwrap_err().contains("bad id"));
+        assert!(parse_peers("1=a").unwrap_err().contains(":PORT"));
+        assert!(parse_peers("0=a:1").unwrap_err().contains("reserved"));
+        assert!(
+            parse_peers("1=a:99999")
+                .unwrap_err()
+                .contains("bad address")
+        );
+    }
+
+    #[test]
+    fn inconsistent_timeouts_are_refused() {
+        let e = args(&[
+            "--election-timeout-min-ms",
+            "600",
+            "--election-timeout-max-ms",
+            "300",
+        ]);
+        assert!(e.unwrap_err().contains("--election-timeout-max-ms"));
+        let e = args(&["--heartbeat-ms", "400"]);
+        assert!(e.unwrap_err().contains("--heartbeat-ms"));
+        let e = args_with_id("4", &[]);
+        assert!(e.unwrap_err().contains("does not list"));
+        let e = args(&["--tick-ms", "0"]);
+        assert!(e.unwrap_err().contains("--tick-ms"));
+    }
+}

@@ -1,0 +1,399 @@
+//! The driver: one task owns the Raft core and the state machine. Everything
+//! else talks to it through [`DriverHandle`]. Each turn it takes every queued
+//! input, then works off the core's `Ready`s: sends messages at once, hands
+//! writes to the WAL writer (group commit) and sends the messages that promise
+//! durable state only once the writer reports them durable, applies committed
+//! entries, answers proposals and serves confirmed reads.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use raftkv_core::{Entry, EntryKind, Index, Message, NodeId, NotLeader, Raft, Role, Term};
+use raftkv_kv::{KvStore, Reply, Request};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::MissedTickBehavior;
+use tonic::{Code, Status};
+use tracing::{error, info, warn};
+
+use crate::config::Settings;
+use crate::errors;
+use crate::transport::Transport;
+use crate::wal_writer::{WalEvent, WalJob, WalWriter};
+
+#[cfg(feature = "planted-mistakes")]
+use crate::plant::{self, Plant};
+
+/// Inputs most handled in one turn before the core's output is worked off.
+const MAX_INPUTS_PER_TURN: usize = 4096;
+
+pub type ProposeReply = oneshot::Sender<Result<Reply, Status>>;
+/// A read's value and the applied index it was served at.
+pub type ReadReply = oneshot::Sender<Result<(Option<Vec<u8>>, Index), Status>>;
+
+/// The node's view of the cluster, answered locally.
+#[derive(Debug, Clone)]
+pub struct NodeStatus {
+    pub core: raftkv_core::Status,
+    pub applied: Index,
+}
+
+pub enum Input {
+    Peer(Message),
+    Propose {
+        request: Request,
+        reply: ProposeReply,
+    },
+    Read {
+        key: String,
+        reply: ReadReply,
+    },
+    Status {
+        reply: oneshot::Sender<NodeStatus>,
+    },
+    Wal(WalEvent),
+}
+
+#[derive(Clone)]
+pub struct DriverHandle {
+    tx: mpsc::UnboundedSender<Input>,
+}
+
+impl DriverHandle {
+    pub fn send(&self, input: Input) -> Result<(), Status> {
+        self.tx
+            .send(input)
+            .map_err(|_| Status::unavailable("node is shutting down"))
+    }
+}
+
+struct PendingProposal {
+    term: Term,
+    reply: ProposeReply,
+}
+
+struct PendingRead {
+    key: String,
+    reply: ReadReply,
+}
+
+pub struct Driver {
+    raft: Raft,
+    kv: KvStore,
+    settings: Arc<Settings>,
+    transport: Transport,
+    wal: WalWriter,
+    /// Readies handed to the WAL writer, oldest first, with the messages to
+    /// send once they are durable.
+    unpersisted: VecDeque<(u64, Vec<Message>)>,
+    proposals: HashMap<Index, PendingProposal>,
+    reads: HashMap<u64, PendingRead>,
+    /// Confirmed reads waiting for the state machine to reach their index.
+    confirmed_reads: BTreeMap<(Index, u64), ()>,
+    next_read_ctx: u64,
+    last_role: Role,
+    last_term: Term,
+    last_leader: Option<NodeId>,
+    rx: mpsc::UnboundedReceiver<Input>,
+}
+
+/// Creates the driver and its handle. The WAL writer reports into the
+/// driver's own queue.
+pub fn new(
+    raft: Raft,
+    kv: KvStore,
+    settings: Arc<Settings>,
+    transport: Transport,
+    wal: raftkv_wal::Wal,
+) -> (Driver, DriverHandle) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let report = tx.clone();
+    let wal = WalWriter::spawn(wal, move |ev| {
+        let _ = report.send(Input::Wal(ev));
+    });
+    let status = raft.status();
+    let driver = Driver {
+        raft,
+        kv,
+        settings,
+        transport,
+        wal,
+        unpersisted: VecDeque::new(),
+        proposals: HashMap::new(),
+        reads: HashMap::new(),
+        confirmed_reads: BTreeMap::new(),
+        next_read_ctx: 1,
+        last_role: status.role,
+        last_term: status.term,
+        last_leader: status.leader,
+        rx,
+    };
+    (driver, DriverHandle { tx })
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Driver {
+    /// Runs until every handle is dropped. Returns an error only when the
+    /// write-ahead log failed.
+    pub async fn run(mut self) -> Result<(), String> {
+        let mut ticker = tokio::time::interval(self.settings.tick);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => self.raft.tick(),
+                input = self.rx.recv() => match input {
+                    Some(input) => self.handle(input)?,
+                    None => return Ok(()),
+                },
+            }
+            for _ in 0..MAX_INPUTS_PER_TURN {
+                match self.rx.try_recv() {
+                    Ok(input) => self.handle(input)?,
+                    Err(_) => break,
+                }
+            }
+            self.work_off_ready();
+            self.observe_role();
+        }
+    }
+
+    fn handle(&mut self, input: Input) -> Result<(), String> {
+        match input {
+            Input::Peer(msg) => self.raft.step(msg),
+            Input::Propose { request, reply } => self.propose(request, reply),
+            Input::Read { key, reply } => self.read(key, reply),
+            Input::Status { reply } => {
+                let _ = reply.send(NodeStatus {
+                    core: self.raft.status(),
+                    applied: self.kv.applied_index(),
+                });
+            }
+            Input::Wal(WalEvent::Durable(number)) => self.persisted(number),
+            Input::Wal(WalEvent::Failed(e)) => {
+                error!(error = %e, "write-ahead log failed; stopping");
+                return Err(format!("write-ahead log failed: {e}"));
+            }
+        }
+        Ok(())
+    }
+
+    fn propose(&mut self, mut request: Request, reply: ProposeReply) {
+        // The leader's clock, carried in the entry, drives session expiry
+        // identically on every replica.
+        request.time_ms = now_ms();
+        #[cfg(feature = "planted-mistakes")]
+        let is_set = matches!(request.command, raftkv_kv::Command::Set { .. });
+        match self.raft.propose(request.encode()) {
+            Err(not_leader) => {
+                let _ = reply.send(Err(errors::not_leader(not_leader, &self.settings.peers)));
+            }
+            Ok((index, term)) => {
+                #[cfg(feature = "planted-mistakes")]
+                if is_set && plant::is(Plant::AckBeforeCommit) {
+                    let _ = reply.send(Ok(Reply::Set { index }));
+                    return;
+                }
+                if let Some(old) = self
+                    .proposals
+                    .insert(index, PendingProposal { term, reply })
+                {
+                    let _ = old.reply.send(Err(overwritten(index)));
+                }
+            }
+        }
+    }
+
+    fn read(&mut self, key: String, reply: ReadReply) {
+        #[cfg(feature = "planted-mistakes")]
+        if plant::is(Plant::StaleRead) {
+            let value = self.kv.get(&key).map(<[u8]>::to_vec);
+            let _ = reply.send(Ok((value, self.kv.applied_index())));
+            return;
+        }
+        let ctx = self.next_read_ctx;
+        self.next_read_ctx += 1;
+        match self.raft.read_index(ctx) {
+            Ok(()) => {
+                self.reads.insert(ctx, PendingRead { key, reply });
+            }
+            Err(not_leader) => {
+                let _ = reply.send(Err(errors::not_leader(not_leader, &self.settings.peers)));
+            }
+        }
+    }
+
+    fn persisted(&mut self, number: u64) {
+        let mut newest = None;
+        while let Some((n, _)) = self.unpersisted.front() {
+            if *n > number {
+                break;
+            }
+            let (n, messages) = self.unpersisted.pop_front().expect("front exists");
+            newest = Some(n);
+            self.transport.send(messages);
+        }
+        if let Some(n) = newest {
+            self.raft.on_persisted(n);
+        }
+    }
+
+    fn work_off_ready(&mut self) {
+        while self.raft.has_ready() {
+            let rd = self.raft.ready();
+            self.transport.send(rd.messages);
+            #[allow(unused_mut)]
+            let mut job = WalJob {
+                number: rd.number,
+                hard_state: rd.hard_state,
+                truncate_from: rd.truncate_from,
+                entries: rd.entries,
+            };
+            if job.is_empty() && self.unpersisted.is_empty() {
+                // Nothing to write and nothing earlier still in flight.
+                self.raft.on_persisted(rd.number);
+                self.transport.send(rd.persisted_messages);
+            } else {
+                #[cfg(feature = "planted-mistakes")]
+                if plant::is(Plant::VoteNotPersisted)
+                    && let Some(hs) = job.hard_state.as_mut()
+                {
+                    hs.vote = None;
+                }
+                self.unpersisted
+                    .push_back((rd.number, rd.persisted_messages));
+                self.wal.submit(job);
+            }
+            if !rd.committed.is_empty() {
+                for entry in rd.committed {
+                    self.apply(entry);
+                }
+                self.raft.on_applied(self.kv.applied_index());
+            }
+            for read in rd.reads {
+                self.confirmed_reads.insert((read.index, read.ctx), ());
+            }
+            for ctx in rd.failed_reads {
+                if let Some(read) = self.reads.remove(&ctx) {
+                    let leader = match self.raft.status().leader {
+                        Some(id) if id != self.settings.id => NotLeader::Leader(id),
+                        _ => NotLeader::Unknown,
+                    };
+                    let _ = read
+                        .reply
+                        .send(Err(errors::not_leader(leader, &self.settings.peers)));
+                }
+            }
+            self.serve_reads();
+        }
+    }
+
+    fn apply(&mut self, entry: Entry) {
+        let index = entry.index;
+        if index <= self.kv.applied_index() {
+            return;
+        }
+        let reply = match entry.kind {
+            EntryKind::Noop => {
+                self.kv.skip(index);
+                None
+            }
+            EntryKind::Command => match Request::decode(&entry.data) {
+                Ok(request) => {
+                    #[cfg(feature = "planted-mistakes")]
+                    let request = if plant::is(Plant::DoubleApply) {
+                        // A fresh session per entry: every copy of a retried
+                        // command applies again.
+                        Request {
+                            client_id: request.client_id ^ (index << 20) ^ 0x5eed,
+                            seq: 1,
+                            ..request
+                        }
+                    } else {
+                        request
+                    };
+                    Some(self.kv.apply(index, &request))
+                }
+                Err(e) => {
+                    error!(index, error = ?e, "undecodable command in the log; skipped");
+                    self.kv.skip(index);
+                    None
+                }
+            },
+        };
+        if let Some(pending) = self.proposals.remove(&index) {
+            let answer = if pending.term != entry.term {
+                Err(overwritten(index))
+            } else {
+                reply.ok_or_else(|| Status::internal(format!("entry {index} holds no command")))
+            };
+            let _ = pending.reply.send(answer);
+        }
+    }
+
+    fn serve_reads(&mut self) {
+        let applied = self.kv.applied_index();
+        while let Some((&(index, ctx), ())) = self.confirmed_reads.first_key_value() {
+            if index > applied {
+                break;
+            }
+            self.confirmed_reads.remove(&(index, ctx));
+            if let Some(read) = self.reads.remove(&ctx) {
+                let value = self.kv.get(&read.key).map(<[u8]>::to_vec);
+                let _ = read.reply.send(Ok((value, applied)));
+            }
+        }
+    }
+
+    /// Logs role, term and leader changes; fails proposals whose fate this
+    /// node can no longer learn once it stops leading.
+    fn observe_role(&mut self) {
+        let status = self.raft.status();
+        if status.term != self.last_term {
+            info!(
+                term = status.term,
+                previous = self.last_term,
+                "term changed"
+            );
+        }
+        if status.role != self.last_role {
+            info!(role = ?status.role, term = status.term, previous = ?self.last_role, "role changed");
+        }
+        if status.leader != self.last_leader {
+            match status.leader {
+                Some(leader) => info!(leader, term = status.term, "leader known"),
+                None => info!(term = status.term, "leader unknown"),
+            }
+        }
+        let lost = self.last_role == Role::Leader
+            && (status.role != Role::Leader || status.term != self.last_term);
+        if lost && !self.proposals.is_empty() {
+            warn!(
+                pending = self.proposals.len(),
+                "leadership lost with proposals pending"
+            );
+            for (_, pending) in self.proposals.drain() {
+                let _ = pending.reply.send(Err(errors::outcome_unknown(
+                    Code::Unavailable,
+                    "leadership lost before the command committed; it may or may not be applied",
+                )));
+            }
+        }
+        self.last_role = status.role;
+        self.last_term = status.term;
+        self.last_leader = status.leader;
+    }
+}
+
+/// The log slot of a proposal now holds another leader's entry: this attempt
+/// will never apply (a retry with the same seq may still find an earlier one).
+fn overwritten(index: Index) -> Status {
+    Status::aborted(format!(
+        "the entry proposed at index {index} was replaced by a new leader's entry; retry"
+    ))
+}
