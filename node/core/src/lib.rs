@@ -23,6 +23,21 @@
 //! Persisting may run asynchronously (group commit): the caller may take
 //! further `Ready`s before earlier ones are durable, as long as it writes
 //! them in order and reports `on_persisted` in order.
+//!
+//! # Layout
+//! - `raft`: roles, elections (PreVote, CheckQuorum, leader lease),
+//!   replication, commitment, leadership transfer;
+//! - `log`: the in-memory log with its handed-out and durable boundaries;
+//! - `progress`: the leader's view of each follower (probe/replicate,
+//!   in-flight Appends);
+//! - `read_only`: ReadIndex rounds;
+//! - `quorum`: majority arithmetic.
+//!
+//! Snapshots and membership changes are not implemented. Their seams: the
+//! log always starts at index 1 (a snapshot would move its first index and
+//! make `term()` answer for the snapshot's last entry), and the voter set is
+//! taken from [`Config::voters`] in one place (`Raft::new`), from which the
+//! peer list, progress map and quorum sizes all derive.
 
 mod log;
 mod progress;

@@ -70,5 +70,7 @@ fn sim_replay() {
     let second = run_one(seed, nodes);
     // Same seed, same run.
     assert_eq!(format!("{first:?}"), format!("{second:?}"));
+    // And the fingerprint tells runs apart.
+    assert_ne!(first.fingerprint, run_one(seed + 1, nodes).fingerprint);
     eprintln!("seed {seed}, {nodes} nodes: {first:?}");
 }

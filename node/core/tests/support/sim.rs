@@ -124,6 +124,9 @@ pub struct Stats {
     pub served_reads: u64,
     pub leaders: u64,
     pub crashes: u64,
+    /// Hash of every delivered message and applied entry, in order: equal
+    /// fingerprints mean the same run.
+    pub fingerprint: u64,
 }
 
 struct PendingWrite {
@@ -675,6 +678,23 @@ impl Sim {
             if self.blocked[from][i] {
                 continue;
             }
+            let mut h = DefaultHasher::new();
+            (
+                self.stats.fingerprint,
+                self.step,
+                m.msg.from,
+                m.msg.to,
+                m.msg.term,
+            )
+                .hash(&mut h);
+            (
+                m.msg.kind,
+                m.msg.log_index,
+                m.msg.entries.len(),
+                m.msg.reject,
+            )
+                .hash(&mut h);
+            self.stats.fingerprint = h.finish();
             if self.trace.is_some() {
                 let line = describe(&m.msg);
                 self.log(|| line);
