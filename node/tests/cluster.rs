@@ -1,0 +1,239 @@
+//! Fail-over, pause and catch-up with real node processes.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use nix::sys::signal::Signal;
+use tonic::Code;
+
+/// Two election timeouts (at their upper bound).
+const TWO_ELECTIONS: Duration = Duration::from_millis(2 * ELECTION_MAX_MS);
+
+async fn kill_leader_then_restart(n: usize) {
+    let mut cluster = Cluster::start(n, &[]);
+    let all: Vec<usize> = (0..n).collect();
+    let leader = cluster.wait_leader(&all, Duration::from_secs(10)).await;
+
+    // A follower does not serve: it names the leader.
+    let follower = (leader + 1) % n;
+    let err = set(&cluster.addr(follower), 7, 1, "k", b"v")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    let hinted: u64 = err
+        .metadata()
+        .get("leader-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(hinted, cluster.nodes[leader].id);
+    assert_eq!(
+        err.metadata().get("leader-addr").unwrap().to_str().unwrap(),
+        cluster.addr(leader)
+    );
+    let err = get(&cluster.addr(follower), "k").await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+
+    let client_id = 1000 + n as u64;
+    let mut acked = Vec::new();
+    for seq in 1..=20u64 {
+        let key = format!("key-{seq}");
+        let value = format!("value-{seq}").into_bytes();
+        set(&cluster.addr(leader), client_id, seq, &key, &value)
+            .await
+            .unwrap_or_else(|e| panic!("set {key}: {e:?}"));
+        acked.push((key, value));
+    }
+
+    cluster.kill(leader);
+    let killed_at = Instant::now();
+    let survivors = cluster.running();
+    let new_leader = cluster
+        .wait_leader(&survivors, Duration::from_secs(10))
+        .await;
+    let elapsed = killed_at.elapsed();
+    assert_ne!(new_leader, leader);
+    assert!(
+        elapsed <= TWO_ELECTIONS,
+        "new leader after {elapsed:?}, more than two election timeouts"
+    );
+    for (key, value) in &acked {
+        assert_eq!(
+            get_on_cluster(&cluster, &survivors, key).await.as_deref(),
+            Some(&value[..]),
+            "{key}"
+        );
+    }
+
+    // The old leader comes back as a follower and catches up.
+    cluster.spawn(leader);
+    let commit = status(&cluster.addr(new_leader))
+        .await
+        .unwrap()
+        .commit_index;
+    wait_applied(&cluster, leader, commit, Duration::from_secs(10)).await;
+
+    // Kill a follower, write on, restart it: it catches up.
+    let follower = *survivors.iter().find(|&&i| i != new_leader).unwrap();
+    cluster.kill(follower);
+    let running = cluster.running();
+    let mut last = 0;
+    for seq in 21..=40u64 {
+        let key = format!("key-{seq}");
+        last = set_on_cluster(&cluster, &running, client_id, seq, &key, key.as_bytes()).await;
+        acked.push((key.clone(), key.into_bytes()));
+    }
+    cluster.spawn(follower);
+    wait_applied(&cluster, follower, last, Duration::from_secs(10)).await;
+    let all = cluster.running();
+    assert_eq!(all.len(), n);
+    for (key, value) in &acked {
+        assert_eq!(
+            get_on_cluster(&cluster, &all, key).await.as_deref(),
+            Some(&value[..]),
+            "{key}"
+        );
+    }
+}
+
+#[test]
+fn three_nodes_survive_leader_kill_and_follower_restart() {
+    run(kill_leader_then_restart(3));
+}
+
+#[test]
+fn five_nodes_survive_leader_kill_and_follower_restart() {
+    run(kill_leader_then_restart(5));
+}
+
+#[test]
+fn paused_leader_is_replaced_and_never_serves_a_stale_read() {
+    run(paused_leader());
+}
+
+async fn paused_leader() {
+    let cluster = Cluster::start(3, &[]);
+    let all = [0, 1, 2];
+    let old = cluster.wait_leader(&all, Duration::from_secs(10)).await;
+    set(&cluster.addr(old), 1, 1, "k", b"old").await.unwrap();
+    let old_term = status(&cluster.addr(old)).await.unwrap().term;
+
+    cluster.signal(old, Signal::SIGSTOP);
+    let stopped_at = Instant::now();
+    let others: Vec<usize> = all.iter().copied().filter(|&i| i != old).collect();
+    let new = cluster.wait_leader(&others, Duration::from_secs(10)).await;
+    let elapsed = stopped_at.elapsed();
+    assert!(elapsed <= TWO_ELECTIONS, "new leader after {elapsed:?}");
+    set_on_cluster(&cluster, &others, 1, 2, "k", b"new").await;
+    assert_ne!(new, old);
+
+    // Ask the old leader for k the moment it runs again, and keep asking.
+    let addr = cluster.addr(old);
+    let reader = tokio::spawn(async move {
+        let mut c = client(&addr).await;
+        let mut answers = Vec::new();
+        let until = Instant::now() + Duration::from_millis(1500);
+        while Instant::now() < until {
+            let r = c.get(raftkv::proto::GetRequest { key: "k".into() }).await;
+            answers.push(r.map(|r| r.into_inner().value));
+        }
+        answers
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    cluster.signal(old, Signal::SIGCONT);
+    let answers = reader.await.unwrap();
+    let mut served = 0;
+    for value in answers.iter().flatten() {
+        assert_eq!(
+            value.as_deref(),
+            Some(&b"new"[..]),
+            "stale read from the old leader"
+        );
+        served += 1;
+    }
+    eprintln!("old leader: {} answers, {served} served", answers.len());
+
+    // It steps down and follows the newer term.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let s = status(&cluster.addr(old)).await;
+        if let Some(s) = s
+            && s.term > old_term
+            && s.leader_id != 0
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "old leader never learned the new term"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        get_on_cluster(&cluster, &all, "k").await.as_deref(),
+        Some(&b"new"[..])
+    );
+}
+
+#[test]
+fn retried_set_applies_once_across_leader_change() {
+    run(retried_set());
+}
+
+async fn retried_set() {
+    let mut cluster = Cluster::start(3, &[]);
+    let all = [0, 1, 2];
+    let leader = cluster.wait_leader(&all, Duration::from_secs(10)).await;
+    let first = set(&cluster.addr(leader), 42, 1, "k", b"from-42")
+        .await
+        .unwrap();
+    // Another client overwrites k.
+    set(&cluster.addr(leader), 43, 1, "k", b"from-43")
+        .await
+        .unwrap();
+    // Client 42 retries its seq 1 (as if the first answer was lost): the
+    // stored reply comes back and k is not written again.
+    let retry = set(&cluster.addr(leader), 42, 1, "k", b"from-42")
+        .await
+        .unwrap();
+    assert_eq!(retry, first);
+    assert_eq!(
+        get(&cluster.addr(leader), "k").await.unwrap().as_deref(),
+        Some(&b"from-43"[..])
+    );
+
+    // Also across a change of leader: the session is replicated state.
+    cluster.kill(leader);
+    let survivors = cluster.running();
+    let index = set_on_cluster(&cluster, &survivors, 42, 1, "k", b"from-42").await;
+    assert_eq!(index, first);
+    assert_eq!(
+        get_on_cluster(&cluster, &survivors, "k").await.as_deref(),
+        Some(&b"from-43"[..])
+    );
+
+    // An older seq than the last applied is refused; an unknown client that
+    // does not start at 1 is told its session expired.
+    let leader = cluster
+        .wait_leader(&survivors, Duration::from_secs(10))
+        .await;
+    set(&cluster.addr(leader), 42, 2, "k2", b"x").await.unwrap();
+    let err = set(&cluster.addr(leader), 42, 1, "k", b"from-42")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    assert!(err.message().contains("stale sequence"), "{err:?}");
+    let err = set(&cluster.addr(leader), 999, 5, "k", b"x")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    assert_eq!(err.metadata().get("session-expired").unwrap(), "1");
+    assert_eq!(
+        get_on_cluster(&cluster, &survivors, "k").await.as_deref(),
+        Some(&b"from-43"[..])
+    );
+}

@@ -1,0 +1,357 @@
+//! Real `node` processes on free loopback ports, and a few client helpers.
+//! Every process is SIGKILLed by PID when the [`Cluster`] is dropped, also
+//! when a test panics.
+
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use raftkv::proto::{
+    GetRequest, Role, Session, SetRequest, StatusRequest, StatusResponse, kv_client::KvClient,
+};
+use tonic::transport::Channel;
+
+pub const ELECTION_MIN_MS: u64 = 300;
+pub const ELECTION_MAX_MS: u64 = 600;
+
+/// The cluster tests measure timing; running them one at a time keeps two
+/// cores from being shared by several clusters.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs one test body on its own runtime, one test at a time.
+pub fn run<F: std::future::Future>(body: F) -> F::Output {
+    let _serial = serial();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("test runtime")
+        .block_on(body)
+}
+
+/// Ports the OS reports free right now (bound to :0, then released).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
+pub struct NodeProc {
+    pub id: u64,
+    pub addr: String,
+    pub data_dir: PathBuf,
+    pub log: PathBuf,
+    pub child: Option<Child>,
+    starts: u32,
+}
+
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub nodes: Vec<NodeProc>,
+    pub peers: String,
+    pub extra_args: Vec<String>,
+}
+
+impl Cluster {
+    /// Starts `n` nodes with short election timeouts.
+    pub fn start(n: usize, extra_args: &[&str]) -> Cluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ports = free_ports(n);
+        let peers = ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("{}=127.0.0.1:{p}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",");
+        let nodes = ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| NodeProc {
+                id: i as u64 + 1,
+                addr: format!("127.0.0.1:{p}"),
+                data_dir: dir.path().join(format!("n{}", i + 1)),
+                log: dir.path().join(format!("n{}.log", i + 1)),
+                child: None,
+                starts: 0,
+            })
+            .collect();
+        let mut cluster = Cluster {
+            dir,
+            nodes,
+            peers,
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+        };
+        for i in 0..n {
+            cluster.spawn(i);
+        }
+        cluster
+    }
+
+    pub fn command(&self, i: usize) -> Command {
+        let node = &self.nodes[i];
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_node"));
+        cmd.arg("--id")
+            .arg(node.id.to_string())
+            .arg("--listen")
+            .arg(&node.addr)
+            .arg("--peers")
+            .arg(&self.peers)
+            .arg("--data-dir")
+            .arg(&node.data_dir)
+            .arg("--election-timeout-min-ms")
+            .arg(ELECTION_MIN_MS.to_string())
+            .arg("--election-timeout-max-ms")
+            .arg(ELECTION_MAX_MS.to_string())
+            .args(&self.extra_args)
+            .env("RUST_LOG", "info")
+            .env_remove("RAFTKV_PLANT")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        cmd
+    }
+
+    /// (Re)starts node `i`, appending its stderr to its log file.
+    pub fn spawn(&mut self, i: usize) {
+        assert!(
+            self.nodes[i].child.is_none(),
+            "node {} already running",
+            i + 1
+        );
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&self.nodes[i].log)
+            .expect("open log");
+        let child = self.command(i).stderr(log).spawn().expect("spawn node");
+        self.nodes[i].child = Some(child);
+        self.nodes[i].starts += 1;
+    }
+
+    pub fn signal(&self, i: usize, signal: Signal) {
+        let child = self.nodes[i].child.as_ref().expect("node running");
+        kill(Pid::from_raw(child.id() as i32), signal).expect("signal node");
+    }
+
+    /// SIGKILLs node `i` and reaps it.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+            let _ = child.wait();
+        }
+    }
+
+    pub fn addr(&self, i: usize) -> String {
+        self.nodes[i].addr.clone()
+    }
+
+    pub fn running(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].child.is_some())
+            .collect()
+    }
+
+    /// Index of the node that leads, among `among`, once one does and every
+    /// answering node in `among` agrees on it.
+    pub async fn wait_leader(&self, among: &[usize], timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut leaders = Vec::new();
+            let mut answers = Vec::new();
+            for &i in among {
+                if let Some(s) = status(&self.addr(i)).await {
+                    if s.role == Role::Leader as i32 {
+                        leaders.push((s.term, i));
+                    }
+                    answers.push(s);
+                }
+            }
+            leaders.sort();
+            if let Some(&(term, i)) = leaders.last() {
+                let id = self.nodes[i].id;
+                let agreed = answers
+                    .iter()
+                    .filter(|s| s.term == term && s.leader_id == id)
+                    .count();
+                if agreed * 2 > self.nodes.len() {
+                    return i;
+                }
+            }
+            if Instant::now() > deadline {
+                self.dump_logs();
+                panic!("no leader among {among:?} within {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    pub fn dump_logs(&self) {
+        for node in &self.nodes {
+            let text = std::fs::read_to_string(&node.log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(40)..];
+            eprintln!("---- node {} log (last {} lines) ----", node.id, tail.len());
+            for line in tail {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.dump_logs();
+        }
+        for i in 0..self.nodes.len() {
+            self.kill(i);
+        }
+    }
+}
+
+pub async fn client(addr: &str) -> KvClient<Channel> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect_timeout(Duration::from_millis(500))
+        .timeout(Duration::from_secs(3))
+        .connect_lazy();
+    KvClient::new(channel)
+}
+
+pub async fn status(addr: &str) -> Option<StatusResponse> {
+    let mut c = client(addr).await;
+    let r = tokio::time::timeout(Duration::from_millis(500), c.status(StatusRequest {})).await;
+    match r {
+        Ok(Ok(s)) => Some(s.into_inner()),
+        _ => None,
+    }
+}
+
+pub fn set_request(client_id: u64, seq: u64, key: &str, value: &[u8]) -> SetRequest {
+    SetRequest {
+        session: Some(Session { client_id, seq }),
+        key: key.to_string(),
+        value: value.to_vec(),
+    }
+}
+
+pub async fn set(
+    addr: &str,
+    client_id: u64,
+    seq: u64,
+    key: &str,
+    value: &[u8],
+) -> Result<u64, tonic::Status> {
+    let mut c = client(addr).await;
+    c.set(set_request(client_id, seq, key, value))
+        .await
+        .map(|r| r.into_inner().index)
+}
+
+pub async fn get(addr: &str, key: &str) -> Result<Option<Vec<u8>>, tonic::Status> {
+    let mut c = client(addr).await;
+    c.get(GetRequest {
+        key: key.to_string(),
+    })
+    .await
+    .map(|r| r.into_inner().value)
+}
+
+/// Sets through whichever of `nodes` leads, retrying the same (client_id,
+/// seq) until it is acknowledged.
+pub async fn set_on_cluster(
+    cluster: &Cluster,
+    nodes: &[usize],
+    client_id: u64,
+    seq: u64,
+    key: &str,
+    value: &[u8],
+) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let leader = cluster.wait_leader(nodes, Duration::from_secs(10)).await;
+        match set(&cluster.addr(leader), client_id, seq, key, value).await {
+            Ok(index) => return index,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("set {key} via node {}: {e:?}; retrying", leader + 1);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("set {key} never acknowledged: {e:?}"),
+        }
+    }
+}
+
+/// Reads through whichever of `nodes` leads.
+pub async fn get_on_cluster(cluster: &Cluster, nodes: &[usize], key: &str) -> Option<Vec<u8>> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let leader = cluster.wait_leader(nodes, Duration::from_secs(10)).await;
+        match get(&cluster.addr(leader), key).await {
+            Ok(v) => return v,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("get {key} via node {}: {e:?}; retrying", leader + 1);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("get {key} never answered: {e:?}"),
+        }
+    }
+}
+
+/// Waits until node `i` has applied at least `index`.
+pub async fn wait_applied(cluster: &Cluster, i: usize, index: u64, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(s) = status(&cluster.addr(i)).await
+            && s.applied_index >= index
+        {
+            return;
+        }
+        if Instant::now() > deadline {
+            cluster.dump_logs();
+            panic!(
+                "node {} did not apply index {index} within {timeout:?}",
+                i + 1
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits for the process of node `i` to exit; returns its status and log.
+pub fn wait_exit(
+    cluster: &mut Cluster,
+    i: usize,
+    timeout: Duration,
+) -> (std::process::ExitStatus, String) {
+    let deadline = Instant::now() + timeout;
+    let child = cluster.nodes[i].child.as_mut().expect("running");
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            cluster.nodes[i].child = None;
+            let log = std::fs::read_to_string(&cluster.nodes[i].log).unwrap_or_default();
+            return (status, log);
+        }
+        if Instant::now() > deadline {
+            panic!("node {} still running after {timeout:?}", i + 1);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn wal_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("wal.log")
+}
