@@ -580,8 +580,20 @@ impl Sim {
 
     fn client(&mut self) {
         let n = self.nodes.len();
+        // Clients reach the newest leader, or any node that believes it
+        // leads (a deposed leader behind a partition), or anyone.
+        let claimants: Vec<usize> = (0..n)
+            .filter(|&i| {
+                self.nodes[i]
+                    .raft
+                    .as_ref()
+                    .is_some_and(|r| r.status().role == Role::Leader)
+            })
+            .collect();
+        let roll = self.rng.random_range(0..10);
         let target = match self.current_leader() {
-            Some(l) if self.rng.random_bool(0.9) => l,
+            Some(_) if roll < 4 => claimants[self.rng.random_range(0..claimants.len())],
+            Some(l) if roll < 9 => l,
             _ => self.rng.random_range(0..n),
         };
         if !self.is_live(target) {
