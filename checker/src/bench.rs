@@ -23,6 +23,33 @@ pub struct BenchArgs {
     threads: usize,
 }
 
+#[derive(clap::Args)]
+pub struct GenerateArgs {
+    #[arg(long, default_value_t = 1000)]
+    ops: usize,
+    #[arg(long, default_value_t = 16)]
+    processes: usize,
+    #[arg(long, default_value_t = 10)]
+    keys: usize,
+    #[arg(long, default_value_t = 0.05)]
+    info_rate: f64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+pub fn generate(args: GenerateArgs) -> ExitCode {
+    let events = kv_history(&GenOptions {
+        ops: args.ops,
+        processes: args.processes.max(1),
+        keys: args.keys.max(1),
+        info_rate: args.info_rate,
+        with_fail: true,
+        seed: args.seed,
+    });
+    print!("{}", to_jsonl(&events));
+    ExitCode::SUCCESS
+}
+
 pub fn run(args: BenchArgs) -> ExitCode {
     let dir = std::env::temp_dir().join(format!("checker-bench-{}", std::process::id()));
     if let Err(e) = std::fs::create_dir_all(&dir) {

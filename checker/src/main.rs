@@ -27,6 +27,8 @@ enum Command {
     Check(CheckArgs),
     /// Generate key-value histories and time the check.
     Bench(bench::BenchArgs),
+    /// Print a generated (linearizable) key-value history as JSON Lines.
+    Generate(bench::GenerateArgs),
 }
 
 #[derive(clap::Args)]
@@ -233,5 +235,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => run_check(args),
         Command::Bench(args) => bench::run(args),
+        Command::Generate(args) => bench::generate(args),
     }
 }

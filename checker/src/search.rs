@@ -15,6 +15,13 @@ pub trait SeqModel {
     /// it reported, cannot take effect in `state`.
     fn step(&mut self, state: &Self::State, op: usize) -> Option<Self::State>;
     fn show_state(&self, state: &Self::State) -> String;
+    /// Whether `op` never changes the state when it can take effect (a read).
+    /// The search linearizes such ops as soon as they fit and never tries
+    /// them later: if a linearization places a read later, moving the read
+    /// forward to a point where it already fits gives another one.
+    fn read_only(&self, _op: usize) -> bool {
+        false
+    }
 }
 
 /// An operation's real-time interval (ranks, not nanoseconds). `ret: None`
@@ -294,7 +301,12 @@ pub fn search<M: SeqModel>(
         h.finish()
     };
 
-    let result = loop {
+    let read_only: Vec<bool> = (0..n).map(|i| model.read_only(i)).collect();
+    // Each level is scanned twice: first for reads that fit (forced moves),
+    // then for the other ops (choices).
+    let mut reads_phase = true;
+
+    let result = 'search: loop {
         if remaining_ok == 0 {
             break SearchResult::Linearizable(stack.iter().map(|(o, _)| *o as usize).collect());
         }
@@ -309,8 +321,13 @@ pub fn search<M: SeqModel>(
         }
         debug_assert!(cur != NIL, "an ok return is always ahead of the cursor");
         let c = cur as usize;
+        let mut dead_end = false;
         if is_call[c] {
             let op = op_of[c] as usize;
+            if read_only[op] != reads_phase {
+                cur = next[c];
+                continue;
+            }
             if let Some(new_state) = model.step(&state, op) {
                 bits[op / 64] |= 1 << (op % 64);
                 let h = bits_hash ^ zobrist[op];
@@ -332,22 +349,36 @@ pub fn search<M: SeqModel>(
                         remaining_ok -= 1;
                     }
                     cur = next[HEAD as usize];
+                    reads_phase = true;
                     continue;
                 }
                 bits[op / 64] &= !(1 << (op % 64));
+                // A read that fits leads only to explored states: so does
+                // everything else from here.
+                dead_end = reads_phase;
             }
-            cur = next[c];
-        } else {
+            if !dead_end {
+                cur = next[c];
+                continue;
+            }
+        }
+        if !dead_end && reads_phase {
+            reads_phase = false;
+            cur = next[HEAD as usize];
+            continue;
+        }
+        if !dead_end && explain && best.as_ref().is_none_or(|b| stack.len() > b.prefix.len()) {
             // A return: its op should have been linearized by now.
-            if explain && best.as_ref().is_none_or(|b| stack.len() > b.prefix.len()) {
-                best = Some(Stuck {
-                    prefix: stack.iter().map(|(o, _)| *o as usize).collect(),
-                    state: model.show_state(&state),
-                    op: op_of[c] as usize,
-                });
-            }
+            best = Some(Stuck {
+                prefix: stack.iter().map(|(o, _)| *o as usize).collect(),
+                state: model.show_state(&state),
+                op: op_of[c] as usize,
+            });
+        }
+        // Backtrack; past a read, keep going (it was a forced move).
+        loop {
             let Some((op, prev_state)) = stack.pop() else {
-                break SearchResult::Illegal(best.take());
+                break 'search SearchResult::Illegal(best.take());
             };
             let op = op as usize;
             state = prev_state;
@@ -366,7 +397,11 @@ pub fn search<M: SeqModel>(
             if ops[op].ret.is_some() {
                 remaining_ok += 1;
             }
-            cur = next[call_node[op] as usize];
+            if !read_only[op] {
+                cur = next[call_node[op] as usize];
+                reads_phase = false;
+                break;
+            }
         }
     };
     ctl.add_mem(memo.bytes - mem_reported);

@@ -55,6 +55,14 @@ impl SeqModel for KvModel {
         }
     }
 
+    fn read_only(&self, op: usize) -> bool {
+        match self.ops[op] {
+            KvOp::Get(_) => true,
+            KvOp::Cas { expected, new } => expected == new,
+            _ => false,
+        }
+    }
+
     fn show_state(&self, state: &u32) -> String {
         match self.values.val(*state) {
             Val::Nil => "absent".to_string(),
@@ -116,6 +124,93 @@ pub fn partitions(history: &History, initial: &Val) -> Result<Vec<Box<dyn Job>>,
     }
     Ok(parts
         .into_iter()
-        .map(|p| Box::new(p) as Box<dyn Job>)
+        .map(|mut p| {
+            prune_unobserved_info_writes(&mut p);
+            Box::new(p) as Box<dyn Job>
+        })
         .collect())
+}
+
+/// Simplifies info writes (set, cas) using what reads observed, before the
+/// search. Partitions with appends are left alone (there the state depends
+/// on every write).
+///
+/// - An info write whose new value nobody observes (no ok read returns it,
+///   no cas expects it) is left out: after it only a set could follow, which
+///   would equally follow without it.
+/// - An info write that is the only writer of its value, when an ok read (or
+///   ok cas) observes that value, must have taken effect before the earliest
+///   such observer completed: it gets that completion as its return.
+///
+/// Without this, every info write stays pending to the end of the history and
+/// multiplies the states the search visits.
+pub fn prune_unobserved_info_writes(p: &mut Partition<KvModel>) {
+    let ops = &p.model.ops;
+    if ops.iter().any(|o| matches!(o, KvOp::Append(_))) {
+        return;
+    }
+    let n_values = p.model.values.len();
+    let mut keep = vec![true; ops.len()];
+    // Dropping an info cas can make the value it expected unobserved, so
+    // repeat until nothing changes.
+    let (observed, first_observer_ret, writers) = loop {
+        let mut observed = vec![false; n_values];
+        let mut first_observer_ret: Vec<Option<u64>> = vec![None; n_values];
+        let mut writers = vec![0u32; n_values];
+        writers[p.model.initial as usize] += 1;
+        for ((o, iv), _) in ops.iter().zip(&p.intervals).zip(&keep).filter(|(_, k)| **k) {
+            let seen = match *o {
+                KvOp::Get(v) => Some(v),
+                KvOp::Cas { expected, new } => {
+                    writers[new as usize] += 1;
+                    Some(expected)
+                }
+                KvOp::Set(v) => {
+                    writers[v as usize] += 1;
+                    None
+                }
+                KvOp::Append(_) => None,
+            };
+            if let Some(v) = seen {
+                observed[v as usize] = true;
+                if let Some(r) = iv.ret {
+                    let slot = &mut first_observer_ret[v as usize];
+                    *slot = Some(slot.map_or(r, |x| x.min(r)));
+                }
+            }
+        }
+        let mut changed = false;
+        for (i, (o, iv)) in ops.iter().zip(&p.intervals).enumerate() {
+            if let KvOp::Set(v) | KvOp::Cas { new: v, .. } = *o
+                && iv.ret.is_none()
+                && keep[i]
+                && !observed[v as usize]
+            {
+                keep[i] = false;
+                changed = true;
+            }
+        }
+        if !changed {
+            break (observed, first_observer_ret, writers);
+        }
+    };
+    for ((o, iv), k) in ops.iter().zip(p.intervals.iter_mut()).zip(&keep) {
+        if let KvOp::Set(v) | KvOp::Cas { new: v, .. } = *o
+            && iv.ret.is_none()
+            && *k
+            && observed[v as usize]
+            && writers[v as usize] == 1
+        {
+            iv.ret = first_observer_ret[v as usize];
+        }
+    }
+    if keep.iter().all(|&k| k) {
+        return;
+    }
+    let mut i = 0;
+    p.model.ops.retain(|_| (keep[i], i += 1).0);
+    i = 0;
+    p.op_ids.retain(|_| (keep[i], i += 1).0);
+    i = 0;
+    p.intervals.retain(|_| (keep[i], i += 1).0);
 }

@@ -147,6 +147,15 @@ impl Interner {
         i
     }
 
+    /// Number of distinct values interned so far.
+    pub fn len(&self) -> usize {
+        self.vals.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.vals.is_empty()
+    }
+
     pub fn val(&self, id: u32) -> &Val {
         &self.vals[id as usize]
     }

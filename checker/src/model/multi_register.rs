@@ -44,6 +44,10 @@ impl SeqModel for MultiRegisterModel {
         }
         Some(s)
     }
+    fn read_only(&self, op: usize) -> bool {
+        self.ops[op].iter().all(|m| !m.write)
+    }
+
     fn show_state(&self, state: &Vec<u32>) -> String {
         let parts: Vec<String> = self
             .regs

@@ -46,5 +46,6 @@ pub fn partitions(history: &History, initial: &Val) -> Result<Vec<Box<dyn Job>>,
         part.op_ids.push(op.id);
         part.intervals.push(interval(op));
     }
+    super::kv::prune_unobserved_info_writes(&mut part);
     Ok(vec![Box::new(part)])
 }
