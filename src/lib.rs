@@ -5,6 +5,7 @@ pub mod proto {
     tonic::include_proto!("raftkv.v1");
 
     /// Encoded file descriptors of `proto/`, for gRPC server reflection.
-    pub const FILE_DESCRIPTOR_SET: &[u8] =
-        tonic::include_file_descriptor_set!("raftkv_descriptor");
+    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("raftkv_descriptor");
 }
+
+pub mod client;

@@ -1,9 +1,323 @@
+//! `harness bench`: throughput and latency of a cluster under a closed loop
+//! of concurrent clients.
+
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use raftkv::client::{Client, ClientOptions};
+use rand::{Rng, SeedableRng};
+
+use crate::cluster::{Cluster, ClusterConfig, find_node_bin};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum OpKind {
+    Set,
+    Get,
+    /// Half gets, half sets.
+    Mixed,
+}
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Nodes of the local cluster to start (ignored with --cluster).
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
+    /// Requests in flight: one client session each.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// How long to measure, e.g. 10s, 500ms, 2m (a bare number is seconds).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Unmeasured run before measuring (lets connections and leader settle).
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    warmup: Duration,
+    #[arg(long, value_enum, default_value_t = OpKind::Set)]
+    op: OpKind,
+    /// Bytes per value.
+    #[arg(long, default_value_t = 64)]
+    value_size: usize,
+    /// Bytes per key.
+    #[arg(long, default_value_t = 16)]
+    key_size: usize,
+    /// Number of distinct keys.
+    #[arg(long, default_value_t = 10_000)]
+    keys: u64,
+    /// gRPC connections per node, shared round-robin by the clients.
+    #[arg(long, default_value_t = 1)]
+    connections: usize,
+    /// Target an existing cluster (HOST:PORT,...) instead of starting one.
+    #[arg(long, value_name = "ADDRS", value_delimiter = ',')]
+    cluster: Vec<String>,
+    /// The `node` executable; default: the one beside `harness`.
+    #[arg(long, value_name = "PATH")]
+    node_bin: Option<PathBuf>,
+    /// Keep the local cluster's data and logs in DIR (default: a temporary dir).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Extra flags passed to every local node, e.g. --node-arg=--tick-ms=5.
+    #[arg(long = "node-arg", value_name = "FLAG", allow_hyphen_values = true)]
+    node_args: Vec<String>,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
 
-pub fn main(_args: Args) -> ExitCode {
-    eprintln!("not implemented yet");
-    ExitCode::from(3)
+/// Parses `10s`, `250ms`, `2m`, `1.5s` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (number, scale) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60.0)
+    } else if let Some(n) = t.strip_suffix('h') {
+        (n, 3600.0)
+    } else {
+        (t, 1.0)
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (examples: 10s, 500ms, 2m)"))?;
+    if !(value >= 0.0 && value.is_finite()) {
+        return Err(format!("{text:?} is not a non-negative duration"));
+    }
+    Ok(Duration::from_secs_f64(value * scale))
+}
+
+pub fn main(args: Args) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Measured figures of one run.
+#[derive(Debug)]
+pub struct Report {
+    ops: u64,
+    definite_errors: u64,
+    indeterminate_errors: u64,
+    elapsed: Duration,
+    latency_us: Histogram<u64>,
+}
+
+impl Report {
+    fn throughput(&self) -> f64 {
+        self.ops as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn ms(&self, quantile: f64) -> f64 {
+        self.latency_us.value_at_quantile(quantile) as f64 / 1000.0
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    if args.concurrency == 0 || args.connections == 0 {
+        return Err("--concurrency and --connections must be at least 1".into());
+    }
+    if args.keys == 0 || args.key_size == 0 {
+        return Err("--keys and --key-size must be at least 1".into());
+    }
+    if args.duration.is_zero() {
+        return Err("--duration must be positive".into());
+    }
+    let mut _cluster_guard = None;
+    let mut _temp = None;
+    let addrs = if args.cluster.is_empty() {
+        let node_bin = find_node_bin(args.node_bin.as_deref())?;
+        let dir = match &args.data_dir {
+            Some(d) => d.clone(),
+            None => {
+                let t = tempfile::Builder::new()
+                    .prefix("raftkv-bench-")
+                    .tempdir()
+                    .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+                let p = t.path().to_path_buf();
+                _temp = Some(t);
+                p
+            }
+        };
+        let mut config = ClusterConfig::new(args.nodes, node_bin, &dir);
+        config.extra_args = args.node_args.clone();
+        let mut cluster = Cluster::new(config)?;
+        cluster.start_all()?;
+        let leader = cluster.wait_for_leader(Duration::from_secs(30)).await?;
+        if !args.json {
+            eprintln!(
+                "started {} nodes ({}); leader node {leader}",
+                args.nodes,
+                cluster.client_addrs().join(",")
+            );
+        }
+        let addrs = cluster.client_addrs();
+        _cluster_guard = Some(cluster);
+        addrs
+    } else {
+        args.cluster.clone()
+    };
+    let report = measure(&args, &addrs).await?;
+    if let Some(mut cluster) = _cluster_guard.take() {
+        cluster.stop_all(Duration::from_secs(2));
+    }
+    print_report(&args, &report);
+    Ok(())
+}
+
+async fn measure(args: &Args, addrs: &[String]) -> Result<Report, String> {
+    let options = ClientOptions {
+        request_timeout: Duration::from_secs(2),
+        overall_timeout: Duration::from_secs(5),
+        ..ClientOptions::default()
+    };
+    let mut roots = Vec::with_capacity(args.connections);
+    for _ in 0..args.connections {
+        roots.push(
+            Client::connect(addrs, options.clone())
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    let start = Instant::now();
+    let measure_from = start + args.warmup;
+    let end = measure_from + args.duration;
+    let value_size = args.value_size;
+    let mut workers = Vec::with_capacity(args.concurrency);
+    for w in 0..args.concurrency {
+        let mut client = roots[w % roots.len()].fork();
+        let (op, keys, key_size) = (args.op, args.keys, args.key_size);
+        workers.push(tokio::spawn(async move {
+            let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
+            let (mut ops, mut definite, mut indeterminate) = (0u64, 0u64, 0u64);
+            let mut rng = rand::rngs::SmallRng::from_os_rng();
+            let value = vec![b'v'; value_size];
+            loop {
+                let key = format!("{:0width$}", rng.random_range(0..keys), width = key_size);
+                let read = match op {
+                    OpKind::Set => false,
+                    OpKind::Get => true,
+                    OpKind::Mixed => rng.random_bool(0.5),
+                };
+                let sent = Instant::now();
+                if sent >= end {
+                    break;
+                }
+                let result = if read {
+                    client.get(key).await.map(|_| ())
+                } else {
+                    client.set(key, value.clone()).await.map(|_| ())
+                };
+                let done = Instant::now();
+                if sent < measure_from || done > end {
+                    continue;
+                }
+                match result {
+                    Ok(()) => {
+                        ops += 1;
+                        let us = (done - sent).as_micros().max(1) as u64;
+                        let _ = hist.record(us.min(60_000_000));
+                    }
+                    Err(e) if e.is_definite() => definite += 1,
+                    Err(_) => indeterminate += 1,
+                }
+            }
+            (hist, ops, definite, indeterminate)
+        }));
+    }
+    let mut report = Report {
+        ops: 0,
+        definite_errors: 0,
+        indeterminate_errors: 0,
+        elapsed: args.duration,
+        latency_us: Histogram::new_with_bounds(1, 60_000_000, 3).expect("bounds"),
+    };
+    for worker in workers {
+        let (hist, ops, definite, indeterminate) = worker
+            .await
+            .map_err(|e| format!("a bench worker failed: {e}"))?;
+        report.latency_us.add(&hist).map_err(|e| e.to_string())?;
+        report.ops += ops;
+        report.definite_errors += definite;
+        report.indeterminate_errors += indeterminate;
+    }
+    Ok(report)
+}
+
+fn print_report(args: &Args, r: &Report) {
+    let op = format!("{:?}", args.op).to_lowercase();
+    if args.json {
+        let json = serde_json::json!({
+            "op": op,
+            "nodes": if args.cluster.is_empty() { args.nodes } else { args.cluster.len() },
+            "concurrency": args.concurrency,
+            "connections": args.connections,
+            "duration_s": r.elapsed.as_secs_f64(),
+            "value_size": args.value_size,
+            "key_size": args.key_size,
+            "keys": args.keys,
+            "ops": r.ops,
+            "ops_per_s": r.throughput(),
+            "errors_definite": r.definite_errors,
+            "errors_indeterminate": r.indeterminate_errors,
+            "latency_ms": {
+                "mean": r.latency_us.mean() / 1000.0,
+                "p50": r.ms(0.5),
+                "p99": r.ms(0.99),
+                "p999": r.ms(0.999),
+                "max": r.latency_us.max() as f64 / 1000.0,
+            },
+        });
+        println!("{json}");
+    } else {
+        println!(
+            "{op}: {} ok in {:.1}s = {:.0} ops/s; errors: {} definite, {} indeterminate",
+            r.ops,
+            r.elapsed.as_secs_f64(),
+            r.throughput(),
+            r.definite_errors,
+            r.indeterminate_errors
+        );
+        println!(
+            "latency ms: mean {:.2} p50 {:.2} p99 {:.2} p999 {:.2} max {:.2}",
+            r.latency_us.mean() / 1000.0,
+            r.ms(0.5),
+            r.ms(0.99),
+            r.ms(0.999),
+            r.latency_us.max() as f64 / 1000.0
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert!(
+            parse_duration("ten")
+                .unwrap_err()
+                .contains("not a duration")
+        );
+        assert!(parse_duration("-1s").is_err());
+    }
 }

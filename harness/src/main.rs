@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod check;
 mod client_cmd;
+mod cluster;
 mod cluster_cmd;
 mod run;
 

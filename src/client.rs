@@ -1,0 +1,796 @@
+//! An async client for a raftkv cluster.
+//!
+//! [`Client`] talks to the `Kv` service of every node it is given. It
+//!
+//! - learns which node id lives at which address from each node's `Status`,
+//!   and which node leads;
+//! - sends every request to the node it believes leads, and follows a
+//!   not-leader answer to the hinted leader: by the leader's id when it knows
+//!   that id's address (the hinted address is where the answering node sends
+//!   its own traffic, which may be a per-link proxy), else by the hinted
+//!   address;
+//! - retries with backoff until the operation's overall deadline, each
+//!   attempt bounded by its own deadline;
+//! - gives every write (`set`, `cas`, `noop`) a `(client_id, seq)` pair and
+//!   reuses the same pair on every retry, so the cluster applies the write at
+//!   most once and answers a retry with the stored reply.
+//!
+//! Results are typed: `Ok`, a definite failure (the cluster applied nothing:
+//! [`ClientError::InvalidArgument`], [`ClientError::SessionExpired`],
+//! [`ClientError::Unavailable`]) or [`ClientError::Indeterminate`] (the
+//! outcome is unknown: a write may or may not take effect, possibly later).
+//!
+//! One `Client` is one session: it issues one request at a time (`&mut self`),
+//! because the cluster only remembers the last reply of each session.
+//! For concurrency, make more clients; [`Client::fork`] makes one that shares
+//! the connections and the leader guess.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use raftkv::client::{Client, ClientOptions};
+//! let addrs = vec!["127.0.0.1:7001".to_string(), "127.0.0.1:7002".to_string()];
+//! let mut client = Client::connect(&addrs, ClientOptions::default()).await?;
+//! client.set("k", b"v".to_vec()).await?;
+//! assert_eq!(client.get("k").await?.value, Some(b"v".to_vec()));
+//! let cas = client.cas("k", Some(b"v".to_vec()), b"w".to_vec()).await?;
+//! assert!(cas.applied);
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+
+use crate::proto::{
+    CasRequest, GetRequest, NoOpRequest, Session, SetRequest, StatusRequest, StatusResponse,
+    kv_client::KvClient,
+};
+
+/// Settings of a [`Client`].
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// Session id; 0 picks a random non-zero id.
+    pub client_id: u64,
+    /// Continue an existing session of `client_id` (for a client id reused
+    /// across processes): the first write uses a sequence number taken from
+    /// the wall clock (microseconds since the Unix epoch), above any earlier
+    /// process's; when the cluster has no such session, it opens one at 1.
+    pub resume_session: bool,
+    /// Bound on one attempt (one RPC to one node).
+    pub request_timeout: Duration,
+    /// Bound on one operation, all retries included.
+    pub overall_timeout: Duration,
+    /// Bound on establishing a TCP connection to a node.
+    pub connect_timeout: Duration,
+    /// First pause between attempts that found no leader; doubles up to
+    /// `backoff_max`.
+    pub backoff_initial: Duration,
+    /// Longest pause between attempts.
+    pub backoff_max: Duration,
+    /// When the cluster answers that the session expired, open a new session
+    /// (a new random client id) and retry, if no earlier attempt of the
+    /// operation may have been applied. Otherwise return
+    /// [`ClientError::SessionExpired`].
+    pub renew_expired_session: bool,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            client_id: 0,
+            resume_session: false,
+            request_timeout: Duration::from_secs(2),
+            overall_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_millis(500),
+            backoff_initial: Duration::from_millis(10),
+            backoff_max: Duration::from_millis(500),
+            renew_expired_session: true,
+        }
+    }
+}
+
+/// Why an operation failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientError {
+    /// The cluster rejected the request as malformed; nothing was applied.
+    InvalidArgument(String),
+    /// The session was unknown to the cluster; nothing was applied.
+    SessionExpired,
+    /// No attempt reached a leader before the deadline (no leader, not
+    /// leader, connection refused); nothing was applied.
+    Unavailable(String),
+    /// The outcome is unknown: a write may have been applied, or may still be
+    /// applied later (timeout, connection lost mid-request, leader lost after
+    /// proposing).
+    Indeterminate(String),
+    /// The addresses given to [`Client::connect`] are unusable.
+    Config(String),
+}
+
+impl ClientError {
+    /// True when the cluster definitely applied nothing.
+    pub fn is_definite(&self) -> bool {
+        !matches!(self, ClientError::Indeterminate(_))
+    }
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
+            ClientError::SessionExpired => write!(f, "session expired (nothing applied)"),
+            ClientError::Unavailable(m) => write!(f, "unavailable (nothing applied): {m}"),
+            ClientError::Indeterminate(m) => write!(f, "outcome unknown: {m}"),
+            ClientError::Config(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+/// Result of a `set`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetOutput {
+    /// Log index of the write.
+    pub index: u64,
+}
+
+/// Result of a `get`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GetOutput {
+    /// `None` when the key is absent.
+    pub value: Option<Vec<u8>>,
+    /// Applied index the read was served at.
+    pub index: u64,
+}
+
+/// Result of a `cas`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CasOutput {
+    /// True when the value was replaced.
+    pub applied: bool,
+    /// The value before the command (`None` when absent).
+    pub previous: Option<Vec<u8>>,
+    /// Log index of the command.
+    pub index: u64,
+}
+
+/// Result of a `noop`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoopOutput {
+    /// Log index of the entry.
+    pub index: u64,
+}
+
+/// One node's answer to `Status`, or why it gave none.
+#[derive(Clone, Debug)]
+pub struct NodeStatus {
+    /// The address the client uses for the node.
+    pub addr: String,
+    pub status: Result<StatusResponse, String>,
+}
+
+/// Connections and what is known about the cluster; shared by forks.
+struct Shared {
+    addrs: Vec<String>,
+    channels: Vec<Channel>,
+    /// Node id -> index into `addrs`.
+    ids: HashMap<u64, usize>,
+    /// Index of the node believed to lead.
+    leader: usize,
+}
+
+/// A session with a raftkv cluster. See the module documentation.
+pub struct Client {
+    shared: Arc<Mutex<Shared>>,
+    options: ClientOptions,
+    client_id: u64,
+    /// Sequence number of the next write.
+    next_seq: u64,
+}
+
+/// How one attempt ended.
+enum Attempt<T> {
+    Done(T),
+    /// Not leader, definitely not applied; the hinted leader's id and address.
+    Redirect {
+        id: Option<u64>,
+        addr: Option<String>,
+    },
+    /// Definitely not applied, no leader known: back off and try the next node.
+    NoLeader(String),
+    /// The attempt's outcome is unknown.
+    Unknown(String),
+    InvalidArgument(String),
+    SessionExpired,
+}
+
+/// What an operation sends; kept so every retry sends the same request.
+#[derive(Clone)]
+enum Op {
+    Set {
+        key: String,
+        value: Vec<u8>,
+    },
+    Get {
+        key: String,
+    },
+    Cas {
+        key: String,
+        expected: Option<Vec<u8>>,
+        new_value: Vec<u8>,
+    },
+    Noop,
+}
+
+enum Reply {
+    Set(SetOutput),
+    Get(GetOutput),
+    Cas(CasOutput),
+    Noop(NoopOutput),
+}
+
+fn random_id() -> u64 {
+    loop {
+        let id: u64 = rand::random();
+        if id != 0 {
+            return id;
+        }
+    }
+}
+
+fn wall_clock_seq() -> u64 {
+    let micros = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(2);
+    micros.max(2)
+}
+
+fn endpoint(addr: &str, options: &ClientOptions) -> Result<Endpoint, ClientError> {
+    let uri = if addr.contains("://") {
+        addr.to_string()
+    } else {
+        format!("http://{addr}")
+    };
+    Endpoint::from_shared(uri)
+        .map(|e| {
+            e.connect_timeout(options.connect_timeout)
+                .tcp_nodelay(true)
+                .http2_keep_alive_interval(Duration::from_secs(10))
+        })
+        .map_err(|e| ClientError::Config(format!("bad address {addr:?}: {e}")))
+}
+
+impl Client {
+    /// Makes a client for the nodes at `addrs` (`host:port`), asks each for
+    /// its `Status` (nodes that do not answer are skipped) and picks the
+    /// leader. Fails only when `addrs` is empty or an address is malformed.
+    pub async fn connect(addrs: &[String], options: ClientOptions) -> Result<Client, ClientError> {
+        if addrs.is_empty() {
+            return Err(ClientError::Config("no cluster address given".into()));
+        }
+        let mut channels = Vec::with_capacity(addrs.len());
+        for addr in addrs {
+            channels.push(endpoint(addr, &options)?.connect_lazy());
+        }
+        let client_id = if options.client_id == 0 {
+            random_id()
+        } else {
+            options.client_id
+        };
+        let next_seq = if options.resume_session {
+            wall_clock_seq()
+        } else {
+            1
+        };
+        let client = Client {
+            shared: Arc::new(Mutex::new(Shared {
+                addrs: addrs.to_vec(),
+                channels,
+                ids: HashMap::new(),
+                leader: 0,
+            })),
+            options,
+            client_id,
+            next_seq,
+        };
+        client.refresh().await;
+        Ok(client)
+    }
+
+    /// A new session (random client id) over the same connections.
+    pub fn fork(&self) -> Client {
+        let mut options = self.options.clone();
+        options.client_id = 0;
+        Client {
+            shared: self.shared.clone(),
+            options,
+            client_id: random_id(),
+            next_seq: 1,
+        }
+    }
+
+    /// The current session id (it changes when an expired session is renewed).
+    pub fn client_id(&self) -> u64 {
+        self.client_id
+    }
+
+    /// The address of the node currently believed to lead.
+    pub fn leader_addr(&self) -> String {
+        let shared = self.shared.lock().unwrap();
+        shared.addrs[shared.leader].clone()
+    }
+
+    /// The addresses the client uses.
+    pub fn addrs(&self) -> Vec<String> {
+        self.shared.lock().unwrap().addrs.clone()
+    }
+
+    /// Asks every node for its `Status`, concurrently, each bounded by the
+    /// request timeout. Also updates the id map and the leader guess.
+    pub async fn status_all(&self) -> Vec<NodeStatus> {
+        let (addrs, channels) = {
+            let shared = self.shared.lock().unwrap();
+            (shared.addrs.clone(), shared.channels.clone())
+        };
+        let timeout = self.options.request_timeout;
+        let tasks: Vec<_> = channels
+            .into_iter()
+            .map(|channel| {
+                tokio::spawn(async move {
+                    let mut kv = KvClient::new(channel);
+                    let mut request = tonic::Request::new(StatusRequest {});
+                    request.set_timeout(timeout);
+                    match tokio::time::timeout(timeout, kv.status(request)).await {
+                        Ok(Ok(response)) => Ok(response.into_inner()),
+                        Ok(Err(status)) => Err(describe(&status)),
+                        Err(_) => Err(format!("no answer within {timeout:?}")),
+                    }
+                })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(tasks.len());
+        for (addr, task) in addrs.into_iter().zip(tasks) {
+            let status = task
+                .await
+                .unwrap_or_else(|e| Err(format!("status task failed: {e}")));
+            out.push(NodeStatus { addr, status });
+        }
+        self.learn(&out);
+        out
+    }
+
+    async fn refresh(&self) {
+        self.status_all().await;
+    }
+
+    /// Records node ids and the leader from status answers. A leader is taken
+    /// from the highest term seen, by its own claim first, else by hint.
+    fn learn(&self, statuses: &[NodeStatus]) {
+        let mut shared = self.shared.lock().unwrap();
+        let mut best: Option<(u64, usize)> = None; // (term, index)
+        let mut hinted: Option<(u64, u64)> = None; // (term, leader id)
+        for (i, s) in statuses.iter().enumerate() {
+            if let Ok(st) = &s.status {
+                if st.node_id != 0 {
+                    shared.ids.insert(st.node_id, i);
+                }
+                if st.role == crate::proto::Role::Leader as i32
+                    && best.is_none_or(|(t, _)| st.term > t)
+                {
+                    best = Some((st.term, i));
+                }
+                if st.leader_id != 0 && hinted.is_none_or(|(t, _)| st.term > t) {
+                    hinted = Some((st.term, st.leader_id));
+                }
+            }
+        }
+        if let Some((_, i)) = best {
+            shared.leader = i;
+        } else if let Some((_, id)) = hinted
+            && let Some(&i) = shared.ids.get(&id)
+        {
+            shared.leader = i;
+        }
+    }
+
+    /// Sets `key` to `value`.
+    pub async fn set(
+        &mut self,
+        key: impl Into<String>,
+        value: impl Into<Vec<u8>>,
+    ) -> Result<SetOutput, ClientError> {
+        let op = Op::Set {
+            key: key.into(),
+            value: value.into(),
+        };
+        match self.write(op).await? {
+            Reply::Set(out) => Ok(out),
+            _ => unreachable!("set answers with a set reply"),
+        }
+    }
+
+    /// Reads `key` linearizably. A read changes nothing, so any error means
+    /// no effect; `Indeterminate` only says the read got no answer.
+    pub async fn get(&mut self, key: impl Into<String>) -> Result<GetOutput, ClientError> {
+        let op = Op::Get { key: key.into() };
+        match self.run(&op, None).await? {
+            Reply::Get(out) => Ok(out),
+            _ => unreachable!("get answers with a get reply"),
+        }
+    }
+
+    /// Replaces the value of `key` by `new_value` if it equals `expected`
+    /// (`None`: the key must be absent).
+    pub async fn cas(
+        &mut self,
+        key: impl Into<String>,
+        expected: Option<Vec<u8>>,
+        new_value: impl Into<Vec<u8>>,
+    ) -> Result<CasOutput, ClientError> {
+        let op = Op::Cas {
+            key: key.into(),
+            expected,
+            new_value: new_value.into(),
+        };
+        match self.write(op).await? {
+            Reply::Cas(out) => Ok(out),
+            _ => unreachable!("cas answers with a cas reply"),
+        }
+    }
+
+    /// Commits an entry that changes nothing.
+    pub async fn noop(&mut self) -> Result<NoopOutput, ClientError> {
+        match self.write(Op::Noop).await? {
+            Reply::Noop(out) => Ok(out),
+            _ => unreachable!("noop answers with a noop reply"),
+        }
+    }
+
+    /// Runs a write under the session: one sequence number for all its
+    /// attempts. The number is used up unless the write definitely failed
+    /// before any attempt could have been applied (the session then still
+    /// expects it next).
+    async fn write(&mut self, op: Op) -> Result<Reply, ClientError> {
+        let deadline = Instant::now() + self.options.overall_timeout;
+        loop {
+            let session = Session {
+                client_id: self.client_id,
+                seq: self.next_seq,
+            };
+            let result = self.run_until(&op, Some(session), deadline).await;
+            match result {
+                Ok(reply) => {
+                    self.next_seq += 1;
+                    return Ok(reply);
+                }
+                Err(RunError::Definite(ClientError::SessionExpired)) => {
+                    if self.options.resume_session && self.next_seq != 1 {
+                        // No session under this id yet: open it.
+                        self.next_seq = 1;
+                        continue;
+                    }
+                    self.client_id = random_id();
+                    self.next_seq = 1;
+                    if self.options.renew_expired_session && Instant::now() < deadline {
+                        continue;
+                    }
+                    return Err(ClientError::SessionExpired);
+                }
+                Err(RunError::Definite(e)) => return Err(e),
+                Err(RunError::MaybeApplied(e)) => {
+                    // The seq may have been applied; never reuse it for
+                    // another command.
+                    self.next_seq += 1;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    async fn run(&self, op: &Op, session: Option<Session>) -> Result<Reply, ClientError> {
+        let deadline = Instant::now() + self.options.overall_timeout;
+        self.run_until(op, session, deadline)
+            .await
+            .map_err(RunError::into_error)
+    }
+
+    /// Sends `op` until it succeeds, definitely fails, or `deadline` passes.
+    async fn run_until(
+        &self,
+        op: &Op,
+        session: Option<Session>,
+        deadline: Instant,
+    ) -> Result<Reply, RunError> {
+        let mut backoff = self.options.backoff_initial;
+        let mut maybe_applied: Option<String> = None;
+        let mut last_error = String::from("no attempt made");
+        let mut redirects_in_a_row = 0u32;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(match maybe_applied {
+                    Some(m) => RunError::MaybeApplied(ClientError::Indeterminate(format!(
+                        "{m}; last error: {last_error}"
+                    ))),
+                    None => RunError::Definite(ClientError::Unavailable(last_error)),
+                });
+            }
+            let attempt_timeout = self.options.request_timeout.min(deadline - now);
+            let (target, channel, addr) = {
+                let shared = self.shared.lock().unwrap();
+                let i = shared.leader;
+                (i, shared.channels[i].clone(), shared.addrs[i].clone())
+            };
+            let attempt = attempt(channel, op, session, attempt_timeout).await;
+            match attempt {
+                Attempt::Done(reply) => return Ok(reply),
+                Attempt::InvalidArgument(m) => {
+                    return Err(match maybe_applied {
+                        Some(prev) => RunError::MaybeApplied(ClientError::Indeterminate(format!(
+                            "{prev}; then rejected: {m}"
+                        ))),
+                        None => RunError::Definite(ClientError::InvalidArgument(m)),
+                    });
+                }
+                Attempt::SessionExpired => {
+                    return Err(match maybe_applied {
+                        Some(prev) => RunError::MaybeApplied(ClientError::Indeterminate(format!(
+                            "{prev}; then the session expired"
+                        ))),
+                        None => RunError::Definite(ClientError::SessionExpired),
+                    });
+                }
+                Attempt::Redirect { id, addr: hint } => {
+                    last_error = format!("{addr}: not leader");
+                    redirects_in_a_row += 1;
+                    let next = match self.resolve_hint(id, hint.as_deref()) {
+                        Some(l) if l != target => Some(l),
+                        _ => None,
+                    };
+                    match next {
+                        Some(l) if redirects_in_a_row <= 3 => {
+                            self.shared.lock().unwrap().leader = l;
+                            continue; // follow the hint at once
+                        }
+                        _ => {
+                            // Hint missing, stale or bouncing: ask everyone.
+                            self.pause(&mut backoff, deadline).await;
+                            self.refresh().await;
+                            self.rotate_if_unchanged(target);
+                            redirects_in_a_row = 0;
+                        }
+                    }
+                }
+                Attempt::NoLeader(m) => {
+                    last_error = format!("{addr}: {m}");
+                    redirects_in_a_row = 0;
+                    self.pause(&mut backoff, deadline).await;
+                    self.refresh().await;
+                    self.rotate_if_unchanged(target);
+                }
+                Attempt::Unknown(m) => {
+                    last_error = format!("{addr}: {m}");
+                    if session.is_some() {
+                        maybe_applied.get_or_insert_with(|| format!("{addr}: {m}"));
+                    } else {
+                        // A read has no effect: report it as unavailable.
+                    }
+                    redirects_in_a_row = 0;
+                    self.pause(&mut backoff, deadline).await;
+                    self.refresh().await;
+                    self.rotate_if_unchanged(target);
+                }
+            }
+        }
+    }
+
+    /// After a failed attempt at node `target`: if status answers did not
+    /// point elsewhere, try the next node.
+    fn rotate_if_unchanged(&self, target: usize) {
+        let mut shared = self.shared.lock().unwrap();
+        if shared.leader == target {
+            shared.leader = (target + 1) % shared.addrs.len();
+        }
+    }
+
+    async fn pause(&self, backoff: &mut Duration, deadline: Instant) {
+        let jitter = 0.5 + rand::random::<f64>(); // 0.5x .. 1.5x
+        let pause = backoff.mul_f64(jitter);
+        let until = (Instant::now() + pause).min(deadline);
+        tokio::time::sleep_until(until.into()).await;
+        *backoff = (*backoff * 2).min(self.options.backoff_max);
+    }
+
+    /// Index of the node with id `id`, or of `addr` (added when new).
+    fn resolve_hint(&self, id: Option<u64>, addr: Option<&str>) -> Option<usize> {
+        let mut shared = self.shared.lock().unwrap();
+        if let Some(id) = id
+            && let Some(&i) = shared.ids.get(&id)
+        {
+            return Some(i);
+        }
+        let addr = addr?;
+        if let Some(i) = shared.addrs.iter().position(|a| a == addr) {
+            return Some(i);
+        }
+        let channel = endpoint(addr, &self.options).ok()?.connect_lazy();
+        shared.addrs.push(addr.to_string());
+        shared.channels.push(channel);
+        let i = shared.addrs.len() - 1;
+        if let Some(id) = id {
+            shared.ids.insert(id, i);
+        }
+        Some(i)
+    }
+}
+
+enum RunError {
+    /// Nothing was applied.
+    Definite(ClientError),
+    /// An attempt may have been applied.
+    MaybeApplied(ClientError),
+}
+
+impl RunError {
+    fn into_error(self) -> ClientError {
+        match self {
+            RunError::Definite(e) | RunError::MaybeApplied(e) => e,
+        }
+    }
+}
+
+/// Sends one request to one node.
+async fn attempt(
+    channel: Channel,
+    op: &Op,
+    session: Option<Session>,
+    timeout: Duration,
+) -> Attempt<Reply> {
+    let mut kv = KvClient::new(channel);
+    let call = async {
+        match op.clone() {
+            Op::Set { key, value } => {
+                let mut r = tonic::Request::new(SetRequest {
+                    session,
+                    key,
+                    value,
+                });
+                r.set_timeout(timeout);
+                kv.set(r).await.map(|resp| {
+                    Reply::Set(SetOutput {
+                        index: resp.into_inner().index,
+                    })
+                })
+            }
+            Op::Get { key } => {
+                let mut r = tonic::Request::new(GetRequest { key });
+                r.set_timeout(timeout);
+                kv.get(r).await.map(|resp| {
+                    let resp = resp.into_inner();
+                    Reply::Get(GetOutput {
+                        value: resp.value,
+                        index: resp.index,
+                    })
+                })
+            }
+            Op::Cas {
+                key,
+                expected,
+                new_value,
+            } => {
+                let mut r = tonic::Request::new(CasRequest {
+                    session,
+                    key,
+                    expected,
+                    new_value,
+                });
+                r.set_timeout(timeout);
+                kv.cas(r).await.map(|resp| {
+                    let resp = resp.into_inner();
+                    Reply::Cas(CasOutput {
+                        applied: resp.applied,
+                        previous: resp.previous,
+                        index: resp.index,
+                    })
+                })
+            }
+            Op::Noop => {
+                let mut r = tonic::Request::new(NoOpRequest { session });
+                r.set_timeout(timeout);
+                kv.no_op(r).await.map(|resp| {
+                    Reply::Noop(NoopOutput {
+                        index: resp.into_inner().index,
+                    })
+                })
+            }
+        }
+    };
+    match tokio::time::timeout(timeout, call).await {
+        Err(_) => Attempt::Unknown(format!("no answer within {timeout:?}")),
+        Ok(Ok(reply)) => Attempt::Done(reply),
+        Ok(Err(status)) => classify(&status),
+    }
+}
+
+/// Maps a gRPC status onto what the client may conclude (see the node's
+/// status contract in `proto/raftkv/v1/kv.proto`).
+fn classify<T>(status: &Status) -> Attempt<T> {
+    let meta = status.metadata();
+    let outcome_unknown = meta
+        .get("outcome")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == "unknown");
+    if outcome_unknown {
+        return Attempt::Unknown(describe(status));
+    }
+    match status.code() {
+        Code::InvalidArgument => Attempt::InvalidArgument(status.message().to_string()),
+        Code::FailedPrecondition => {
+            if meta.get("session-expired").is_some() {
+                Attempt::SessionExpired
+            } else if meta.get("leader-id").is_some()
+                || meta.get("leader-addr").is_some()
+                || status.message().starts_with("not leader")
+            {
+                let id = meta
+                    .get("leader-id")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .filter(|&id| id != 0);
+                let addr = meta
+                    .get("leader-addr")
+                    .and_then(|v| v.to_str().ok())
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string);
+                Attempt::Redirect { id, addr }
+            } else {
+                Attempt::Unknown(describe(status))
+            }
+        }
+        Code::Unavailable if status.message().starts_with("no leader") => {
+            Attempt::NoLeader(status.message().to_string())
+        }
+        Code::Unavailable if never_sent(status) => Attempt::NoLeader(describe(status)),
+        _ => Attempt::Unknown(describe(status)),
+    }
+}
+
+/// True when the request cannot have reached the node (connection refused).
+fn never_sent(status: &Status) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return true;
+        }
+        source = err.source();
+    }
+    let text = status.message();
+    text.contains("Connection refused") || text.contains("tcp connect error")
+}
+
+fn describe(status: &Status) -> String {
+    let message = status.message();
+    let mut text = if message.is_empty() {
+        format!("{:?}", status.code())
+    } else {
+        format!("{:?}: {message}", status.code())
+    };
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
+    while let Some(err) = source {
+        let s = err.to_string();
+        if !text.contains(&s) {
+            text.push_str(": ");
+            text.push_str(&s);
+        }
+        source = err.source();
+    }
+    text
+}
