@@ -21,6 +21,15 @@ pub struct BenchArgs {
     /// Worker threads (0 = one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Also time single-register histories of this many ops (0 = skip).
+    #[arg(long, default_value_t = 100)]
+    register_ops: usize,
+    /// Processes for the single-register histories.
+    #[arg(long, default_value_t = 16)]
+    register_processes: usize,
+    /// How many different single-register histories to time.
+    #[arg(long, default_value_t = 200)]
+    register_histories: usize,
 }
 
 #[derive(clap::Args)]
@@ -78,17 +87,20 @@ pub fn run(args: BenchArgs) -> ExitCode {
         };
         // Reset the peak-RSS counter so each size reports its own peak.
         let _ = std::fs::write("/proc/self/clear_refs", "5");
+        let cpu0 = cpu_seconds();
         let t0 = Instant::now();
         match check_file(&path, &opts) {
             Ok(out) => {
                 let total = t0.elapsed();
+                let cpu = cpu_seconds() - cpu0;
                 println!(
-                    "ops={n} processes={} keys={} info={:.0}%: {} in {:.3} s (read+parse {:.3} s, decide {:.3} s), memo peak {:.1} MiB, max RSS {:.1} MiB",
+                    "ops={n} processes={} keys={} info={:.0}%: {} in {:.3} s wall, {:.3} s CPU (read+parse {:.3} s, decide {:.3} s wall), memo peak {:.1} MiB, max RSS {:.1} MiB",
                     args.processes,
                     args.keys,
                     args.info_rate * 100.0,
                     out.verdict.as_str(),
                     total.as_secs_f64(),
+                    cpu,
                     out.parse_time.as_secs_f64(),
                     out.decide_time.as_secs_f64(),
                     out.memo_peak_bytes as f64 / (1 << 20) as f64,
@@ -106,7 +118,83 @@ pub fn run(args: BenchArgs) -> ExitCode {
         let _ = std::fs::remove_file(&path);
     }
     let _ = std::fs::remove_dir(&dir);
+    if args.register_ops > 0 {
+        register_bench(&args);
+    }
     code
+}
+
+/// Many small single-register histories, parsed once, each decided in
+/// process: the per-history decide time distribution.
+fn register_bench(args: &BenchArgs) {
+    let mut times = Vec::new();
+    let mut illegal = 0;
+    for seed in 0..args.register_histories as u64 {
+        let events = kv_history(&GenOptions {
+            ops: args.register_ops,
+            processes: args.register_processes,
+            keys: 1,
+            info_rate: args.info_rate,
+            with_fail: true,
+            seed: args.seed + seed,
+        });
+        let history = match raftkv_checker::History::from_events(events) {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("checker: generated history rejected: {e}");
+                return;
+            }
+        };
+        let opts = CheckOptions {
+            threads: 1,
+            ..CheckOptions::default()
+        };
+        let t0 = Instant::now();
+        let out = raftkv_checker::check_history(
+            history,
+            raftkv_checker::ModelKind::Kv,
+            &raftkv_checker::Val::Nil,
+            &opts,
+        );
+        times.push(t0.elapsed().as_secs_f64() * 1e6);
+        if !matches!(out, Ok(ref o) if o.verdict == Verdict::Linearizable) {
+            illegal += 1;
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let pct = |p: f64| times[((times.len() - 1) as f64 * p) as usize];
+    println!(
+        "single register: {} histories of {} ops, {} processes, {:.0}% info: decide median {:.0} µs, p90 {:.0} µs, max {:.0} µs, total {:.1} ms{}",
+        times.len(),
+        args.register_ops,
+        args.register_processes,
+        args.info_rate * 100.0,
+        pct(0.5),
+        pct(0.9),
+        pct(1.0),
+        times.iter().sum::<f64>() / 1e3,
+        if illegal > 0 {
+            format!(" ({illegal} NOT linearizable: generator or checker bug)")
+        } else {
+            String::new()
+        }
+    );
+}
+
+/// User + system CPU time of this process so far (Linux `/proc/self/stat`,
+/// 100 ticks per second).
+fn cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name (which is in parentheses).
+            let rest = &s[s.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = f.get(11)?.parse().ok()?;
+            let stime: f64 = f.get(12)?.parse().ok()?;
+            Some((utime + stime) / 100.0)
+        })
+        .unwrap_or(f64::NAN)
 }
 
 /// Peak resident set size of this process so far (Linux `VmHWM`).

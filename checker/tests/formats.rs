@@ -227,3 +227,39 @@ fn malformed_jepsen_log_names_the_line() {
     assert_eq!(line, 2);
     assert!(msg.contains("process number"), "{msg}");
 }
+
+#[test]
+fn large_jsonl_is_parsed_in_chunks_with_correct_line_numbers() {
+    use raftkv_checker::generate::{GenOptions, kv_history, to_jsonl};
+    let events = kv_history(&GenOptions {
+        ops: 40_000,
+        processes: 16,
+        keys: 50,
+        info_rate: 0.05,
+        with_fail: true,
+        seed: 3,
+    });
+    let text = format!(
+        "{{\"format\":\"raftkv-history\",\"version\":1}}\n{}",
+        to_jsonl(&events)
+    );
+    assert!(text.len() > 4 << 20, "big enough to be split");
+    let out = check(&text);
+    assert_eq!(out.history.events, events.len());
+    assert_eq!(out.verdict, Verdict::Linearizable);
+    // Every op's invoke line points at its invoke event.
+    let lines: Vec<&str> = text.lines().collect();
+    for op in out.history.ops.iter().step_by(997) {
+        assert!(
+            lines[op.invoke_line - 1].contains("\"invoke\""),
+            "line {}",
+            op.invoke_line
+        );
+    }
+    // Break a line late in the file: the error names it.
+    let mut broken: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+    let at = broken.len() - 1234;
+    broken[at] = "{\"process\":1,\"type\":\"invoke\"".to_string();
+    let (line, _) = parse_error(&(broken.join("\n") + "\n"));
+    assert_eq!(line, at + 1);
+}

@@ -35,11 +35,58 @@ enum RawProcess<'a> {
 
 const SHAPE: &str = "a JSON object like {\"index\":0,\"time\":1532000,\"process\":3,\"type\":\"invoke\",\"f\":\"set\",\"key\":\"k7\",\"value\":\"v12\"}";
 
-/// Parses JSON Lines; blank lines are skipped.
+/// Parses JSON Lines; blank lines are skipped. Large inputs are parsed in
+/// chunks on all cores.
 pub fn parse(text: &str) -> Result<Vec<Event>, CheckError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || text.len() < (4 << 20) {
+        return parse_chunk(text, 0);
+    }
+    // Split at line boundaries into one chunk per core.
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    let mut first_line = 0;
+    for i in 1..=threads {
+        let mut end = if i == threads {
+            text.len()
+        } else {
+            (text.len() * i / threads).max(start)
+        };
+        while end < text.len() && text.as_bytes()[end - 1] != b'\n' {
+            end += 1;
+        }
+        let chunk = &text[start..end];
+        chunks.push((chunk, first_line));
+        first_line += chunk.bytes().filter(|&b| b == b'\n').count();
+        start = end;
+    }
+    let results: Vec<Result<Vec<Event>, CheckError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = chunks
+            .iter()
+            .map(|&(chunk, first)| s.spawn(move || parse_chunk(chunk, first)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("parser thread panicked"))
+            .collect()
+    });
+    let mut events = Vec::with_capacity(text.len() / 80);
+    for (i, r) in results.into_iter().enumerate() {
+        let mut part = r?;
+        // A header is allowed only on the very first line of the file.
+        if i > 0 && part.is_empty() {
+            continue;
+        }
+        events.append(&mut part);
+    }
+    Ok(events)
+}
+
+/// Parses lines of a chunk whose first line is line `first_line + 1`.
+fn parse_chunk(text: &str, first_line: usize) -> Result<Vec<Event>, CheckError> {
     let mut events = Vec::with_capacity(text.len() / 80);
     for (n, line) in text.lines().enumerate() {
-        let lineno = n + 1;
+        let lineno = first_line + n + 1;
         let trimmed = line.trim();
         if trimmed.is_empty() {
             continue;
@@ -51,7 +98,7 @@ pub fn parse(text: &str) -> Result<Vec<Event>, CheckError> {
             )
         })?;
         if let Some(fmt) = &raw.format {
-            if events.is_empty() && fmt == "raftkv-history" {
+            if events.is_empty() && lineno == 1 && fmt == "raftkv-history" {
                 match raw.version {
                     Some(v) if v <= VERSION => continue,
                     other => {
