@@ -32,10 +32,14 @@ fn run_one(seed: u64, nodes: usize) -> Stats {
     }
 }
 
-fn run_many(nodes: usize, default_seeds: u64) {
+/// Runs seeds `range` (or, with `RAFT_SIM_SEEDS=N`, the share of `0..N`
+/// that falls into `part` of `parts`).
+fn run_many(nodes: usize, default_seeds: u64, part: u64, parts: u64) {
     let seeds = env_u64("RAFT_SIM_SEEDS").unwrap_or(default_seeds);
+    let range = (seeds * part / parts)..(seeds * (part + 1) / parts);
+    let count = range.end - range.start;
     let mut total = Stats::default();
-    for seed in 0..seeds {
+    for seed in range {
         let s = run_one(seed, nodes);
         total.steps += s.steps;
         total.acked_writes += s.acked_writes;
@@ -44,20 +48,31 @@ fn run_many(nodes: usize, default_seeds: u64) {
         total.crashes += s.crashes;
     }
     // The runs must have exercised the cluster, not idled.
-    assert!(total.acked_writes > seeds * 10, "{total:?}");
-    assert!(total.served_reads > seeds, "{total:?}");
+    assert!(total.acked_writes > count * 10, "{total:?}");
+    assert!(total.served_reads > count, "{total:?}");
     assert!(total.crashes > 0, "{total:?}");
-    eprintln!("{nodes} nodes, {seeds} seeds: {total:?}");
+    eprintln!("{nodes} nodes, {count} seeds: {total:?}");
+}
+
+// Split in parts so that the test harness runs them in parallel.
+#[test]
+fn sim_3_nodes_part_1() {
+    run_many(3, 6000, 0, 2);
 }
 
 #[test]
-fn sim_3_nodes() {
-    run_many(3, 4000);
+fn sim_3_nodes_part_2() {
+    run_many(3, 6000, 1, 2);
 }
 
 #[test]
-fn sim_5_nodes() {
-    run_many(5, 2000);
+fn sim_5_nodes_part_1() {
+    run_many(5, 7000, 0, 2);
+}
+
+#[test]
+fn sim_5_nodes_part_2() {
+    run_many(5, 7000, 1, 2);
 }
 
 /// Replays one seed: `RAFT_SIM_SEED=S RAFT_SIM_NODES=K` (default seed 0, 3

@@ -263,7 +263,7 @@ impl Sim {
         let faults = faults.unwrap_or_else(|| {
             config.max_inflight_appends = rng.random_range(1..8);
             // Small appends split a new leader's catch-up from its no-op.
-            config.max_entries_per_append = if rng.random_bool(0.3) {
+            config.max_entries_per_append = if rng.random_bool(0.5) {
                 rng.random_range(1..4)
             } else {
                 rng.random_range(4..64)
