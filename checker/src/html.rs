@@ -18,6 +18,17 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// Most operations drawn in one page.
+pub const MAX_DRAWN_OPS: usize = 200_000;
+
+fn status_text(s: &PartitionStatus) -> &'static str {
+    match s {
+        PartitionStatus::Linearizable => "linearizable",
+        PartitionStatus::NotLinearizable => "not linearizable",
+        PartitionStatus::Unknown => "not decided",
+    }
+}
+
 /// The page's data, embedded as JSON.
 fn data(outcome: &Outcome) -> serde_json::Value {
     let h: &History = &outcome.history;
@@ -35,22 +46,36 @@ fn data(outcome: &Outcome) -> serde_json::Value {
         .chain(h.nemesis.iter().map(|n| t(n.rank, n.time)))
         .fold(0f64, f64::max);
     let failure = outcome.failure.as_ref();
+    let mut drawn = 0usize;
     let keys: Vec<serde_json::Value> = outcome
         .partitions
         .iter()
         .map(|p| {
+            // Keep the page a sensible size: past the cap, keys are listed
+            // but their ops are left out (the failing key always comes first).
+            if drawn > 0 && drawn + p.op_ids.len() > MAX_DRAWN_OPS {
+                return json!({
+                    "label": p.label,
+                    "status": status_text(&p.status),
+                    "ops": [],
+                    "omitted": p.op_ids.len(),
+                });
+            }
+            drawn += p.op_ids.len();
             // Linearization positions: the prefix for the failing key, the
             // full order otherwise.
             let order: &[usize] = match (p.status.clone(), failure) {
                 (PartitionStatus::NotLinearizable, Some(f)) if f.key == p.label => &f.prefix,
                 _ => &p.linearization,
             };
+            let position: std::collections::HashMap<usize, usize> =
+                order.iter().enumerate().map(|(i, &id)| (id, i)).collect();
             let ops: Vec<serde_json::Value> = p
                 .op_ids
                 .iter()
                 .map(|&id| {
                     let o = &h.ops[id];
-                    let pos = order.iter().position(|&x| x == id);
+                    let pos = position.get(&id).copied();
                     json!([
                         id,
                         o.process,
@@ -65,12 +90,9 @@ fn data(outcome: &Outcome) -> serde_json::Value {
                 .collect();
             json!({
                 "label": p.label,
-                "status": match p.status {
-                    PartitionStatus::Linearizable => "linearizable",
-                    PartitionStatus::NotLinearizable => "not linearizable",
-                    PartitionStatus::Unknown => "not decided",
-                },
+                "status": status_text(&p.status),
                 "ops": ops,
+                "omitted": 0,
             })
         })
         .collect();
@@ -147,6 +169,7 @@ pub fn render_html(outcome: &Outcome) -> String {
         .replace("{{VERDICT_CLASS}}", verdict_class)
         .replace("{{SUMMARY}}", &summary)
         .replace("{{HIGHLIGHT}}", HIGHLIGHT)
+        .replace("{{MAXOPS}}", &MAX_DRAWN_OPS.to_string())
         .replace("{{DATA}}", &data)
 }
 
@@ -182,6 +205,7 @@ svg text { font: 11px ui-monospace, monospace; }
 <script>
 const D = {{DATA}};
 const HL = "{{HIGHLIGHT}}";
+const MAXOPS = {{MAXOPS}};
 const COLORS = { ok: "#6cc070", info: "#f5c542", fail: "#f2a3a3" };
 const START = /^(start|kill|pause|partition|isolate|crash|fault|partition-start)/;
 const STOP = /^(stop|heal|resume|restart|recover|unpause|partition-stop|heal-partition)/;
@@ -194,6 +218,7 @@ function render(ki) {
   document.querySelectorAll("#keylist a").forEach(a => a.classList.toggle("sel", +a.dataset.k === ki));
   const ops = key.ops.map(o => ({ id: o[0], p: o[1], a: o[2], b: o[3], st: o[4], pos: o[5], d: o[6], sh: o[7] }));
   for (const f of D.fails) if (f[8] === key.label) ops.push({ id: f[0], p: f[1], a: f[2], b: f[3], st: "fail", pos: null, d: f[6], sh: f[7] });
+  if (key.omitted) { document.getElementById("view").innerHTML = `<h3>key ${esc(key.label)} — ${esc(key.status)}</h3><p>${key.omitted} ops not drawn: the page holds at most ${MAXOPS} ops. Check this key alone to see it.</p>`; return; }
   if (!ops.length) { document.getElementById("view").innerHTML = "<p>no operations</p>"; return; }
   let t0 = Infinity, t1 = -Infinity;
   for (const o of ops) { t0 = Math.min(t0, o.a); t1 = Math.max(t1, o.b === null ? o.a : o.b); }
@@ -276,7 +301,7 @@ function keyList() {
   D.keys.forEach((k, i) => {
     if (f && !k.label.includes(f)) return;
     const cls = k.status === "not linearizable" ? "bad" : k.status === "not decided" ? "unknown" : "";
-    html += `<a class="${cls}" data-k="${i}" title="${esc(k.label + ": " + k.status)}">${esc(k.label)} <small>(${k.ops.length})</small></a>`;
+    html += `<a class="${cls}" data-k="${i}" title="${esc(k.label + ": " + k.status)}">${esc(k.label)} <small>(${k.ops.length || k.omitted})</small></a>`;
   });
   list.innerHTML = html;
   list.querySelectorAll("a").forEach(a => a.addEventListener("click", () => render(+a.dataset.k)));
