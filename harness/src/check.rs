@@ -1,9 +1,69 @@
+//! `harness check RUN_DIR`: re-checks the history of a stored run, prints the
+//! verdict and rewrites the run's `report.html` and the verdict fields of
+//! its `summary.json`. Exit codes as for `harness run`.
+
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
+
+use crate::run::{EXIT_HARNESS_ERROR, parse_duration, recorder, report};
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// A run directory (holding history.jsonl), e.g. histories/latest.
+    pub run_dir: PathBuf,
+    /// Time limit of the check (then the verdict is unknown).
+    #[arg(long, default_value = "120s", value_parser = parse_duration)]
+    pub time_limit: std::time::Duration,
+    /// Leave report.html and summary.json as they are.
+    #[arg(long)]
+    pub no_write: bool,
+}
 
-pub fn main(_args: Args) -> ExitCode {
-    eprintln!("not implemented yet");
-    ExitCode::from(3)
+pub fn main(args: Args) -> ExitCode {
+    match check(&args) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("harness check: {e}");
+            ExitCode::from(EXIT_HARNESS_ERROR)
+        }
+    }
+}
+
+fn check(args: &Args) -> Result<u8, String> {
+    let history = args.run_dir.join("history.jsonl");
+    if !history.is_file() {
+        return Err(format!(
+            "{} is not a run directory: {} not found",
+            args.run_dir.display(),
+            history.display()
+        ));
+    }
+    let options = raftkv_checker::CheckOptions {
+        time_limit: Some(args.time_limit),
+        ..raftkv_checker::CheckOptions::default()
+    };
+    let start = Instant::now();
+    let outcome = raftkv_checker::check_file(&history, &options).map_err(|e| e.to_string())?;
+    let check_s = start.elapsed().as_secs_f64();
+    println!("{}", outcome.summary());
+    println!("checked in {check_s:.2} s");
+    if !args.no_write {
+        let events = recorder::read_history(&history)?;
+        let summary_path = args.run_dir.join("summary.json");
+        let mut summary: serde_json::Value = match std::fs::read_to_string(&summary_path) {
+            Ok(text) => serde_json::from_str(&text)
+                .map_err(|e| format!("{}: {e}", summary_path.display()))?,
+            Err(_) => {
+                serde_json::json!({ "config": {}, "throughput": {}, "latency": { "all": {} } })
+            }
+        };
+        summary["verdict"] = outcome.verdict.as_str().into();
+        summary["exit_code"] = outcome.exit_code().into();
+        summary["check"] = outcome.to_json();
+        summary["timings"]["check_s"] = check_s.into();
+        crate::run::summary::write(&args.run_dir, &summary).map_err(|e| e.to_string())?;
+        report::write(&args.run_dir, &summary, &events, &outcome).map_err(|e| e.to_string())?;
+    }
+    Ok(outcome.exit_code() as u8)
 }
