@@ -65,11 +65,17 @@ pub struct Cluster {
     pub nodes: Vec<NodeProc>,
     pub peers: String,
     pub extra_args: Vec<String>,
+    pub env: Vec<(String, String)>,
 }
 
 impl Cluster {
     /// Starts `n` nodes with short election timeouts.
     pub fn start(n: usize, extra_args: &[&str]) -> Cluster {
+        Cluster::start_with_env(n, extra_args, &[])
+    }
+
+    /// Starts `n` nodes with extra environment variables.
+    pub fn start_with_env(n: usize, extra_args: &[&str], env: &[(&str, &str)]) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let ports = free_ports(n);
         let peers = ports
@@ -95,6 +101,10 @@ impl Cluster {
             nodes,
             peers,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         for i in 0..n {
             cluster.spawn(i);
@@ -120,6 +130,7 @@ impl Cluster {
             .args(&self.extra_args)
             .env("RUST_LOG", "info")
             .env_remove("RAFTKV_PLANT")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null());
         cmd
