@@ -42,7 +42,12 @@ async fn kill_leader_then_restart(n: usize) {
     let mut acked = Vec::new();
     for seq in 1..=20u64 {
         let key = format!("key-{seq}");
-        let value = format!("value-{seq}").into_bytes();
+        // One value at the default size limit (1 MiB) crosses the links too.
+        let value = if seq == 10 {
+            vec![b'x'; 1 << 20]
+        } else {
+            format!("value-{seq}").into_bytes()
+        };
         set(&cluster.addr(leader), client_id, seq, &key, &value)
             .await
             .unwrap_or_else(|e| panic!("set {key}: {e:?}"));
