@@ -180,13 +180,24 @@ fn splitmix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
+/// Partitions with more ops than this keep 128-bit fingerprints of the
+/// linearized sets in the memo instead of the sets themselves.
+pub const EXACT_MEMO_MAX_OPS: usize = 2048;
+
 /// The memo of visited (linearized set, state) pairs, stored in arenas:
-/// a hash -> first entry index map plus per-entry chains.
+/// a hash -> first entry index map plus per-entry chains. Each entry holds
+/// the state, a second independent 64-bit fingerprint of the set, and (for
+/// partitions of up to [`EXACT_MEMO_MAX_OPS`] ops) the set itself. Without
+/// the set, two different sets are confused only if both 64-bit Zobrist
+/// fingerprints collide (about 2^-128 per pair of entries); that could only
+/// hide a linearization, never invent one.
 struct Memo<S> {
     heads: HashMap<u64, u32, BuildHasherDefault<IdHasher>>,
     chain: Vec<u32>,
+    fingerprints: Vec<u64>,
     bits: Vec<u64>,
     states: Vec<S>,
+    /// Words of the set stored per entry (0 = fingerprints only).
     words: usize,
     bytes: usize,
 }
@@ -196,6 +207,7 @@ impl<S: Eq> Memo<S> {
         Memo {
             heads: HashMap::default(),
             chain: Vec::new(),
+            fingerprints: Vec::new(),
             bits: Vec::new(),
             states: Vec::new(),
             words,
@@ -204,11 +216,11 @@ impl<S: Eq> Memo<S> {
     }
 
     fn entry_bytes(&self) -> usize {
-        self.words * 8 + std::mem::size_of::<S>() + 4 + 20
+        self.words * 8 + std::mem::size_of::<S>() + 4 + 8 + 20
     }
 
     /// Inserts; returns false if already present.
-    fn insert(&mut self, hash: u64, bits: &[u64], state: &S) -> bool
+    fn insert(&mut self, hash: u64, fingerprint: u64, bits: &[u64], state: &S) -> bool
     where
         S: Clone,
     {
@@ -223,7 +235,9 @@ impl<S: Eq> Memo<S> {
         let mut last = NIL;
         while at != NIL {
             let i = at as usize;
-            if self.states[i] == *state && self.bits[i * self.words..(i + 1) * self.words] == *bits
+            if self.fingerprints[i] == fingerprint
+                && self.states[i] == *state
+                && (self.words == 0 || self.bits[i * self.words..(i + 1) * self.words] == *bits)
             {
                 return false;
             }
@@ -234,7 +248,10 @@ impl<S: Eq> Memo<S> {
             self.chain[last as usize] = new;
         }
         self.chain.push(NIL);
-        self.bits.extend_from_slice(bits);
+        self.fingerprints.push(fingerprint);
+        if self.words > 0 {
+            self.bits.extend_from_slice(bits);
+        }
         self.states.push(state.clone());
         self.bytes += self.entry_bytes();
         true
@@ -282,10 +299,14 @@ pub fn search<M: SeqModel>(
     drop(entries);
 
     let zobrist: Vec<u64> = (0..n as u64).map(|i| splitmix(i ^ 0x5eed)).collect();
+    let zobrist2: Vec<u64> = (0..n as u64)
+        .map(|i| splitmix(i.wrapping_add(0x0123_4567_89ab_cdef).rotate_left(17)))
+        .collect();
     let words = n.div_ceil(64).max(1);
     let mut bits = vec![0u64; words];
     let mut bits_hash = 0u64;
-    let mut memo: Memo<M::State> = Memo::new(words);
+    let mut bits_hash2 = 0u64;
+    let mut memo: Memo<M::State> = Memo::new(if n <= EXACT_MEMO_MAX_OPS { words } else { 0 });
     let mut mem_reported = 0usize;
 
     let mut remaining_ok = ops.iter().filter(|o| o.ret.is_some()).count();
@@ -331,9 +352,11 @@ pub fn search<M: SeqModel>(
             if let Some(new_state) = model.step(&state, op) {
                 bits[op / 64] |= 1 << (op % 64);
                 let h = bits_hash ^ zobrist[op];
+                let h2 = bits_hash2 ^ zobrist2[op];
                 let key = h ^ state_hash(&new_state).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-                if memo.insert(key, &bits, &new_state) {
+                if memo.insert(key, h2, &bits, &new_state) {
                     bits_hash = h;
+                    bits_hash2 = h2;
                     stack.push((op as u32, std::mem::replace(&mut state, new_state)));
                     // Lift: unlink the call and (if any) the return entry.
                     for node in [call_node[op], ret_node[op]] {
@@ -384,6 +407,7 @@ pub fn search<M: SeqModel>(
             state = prev_state;
             bits[op / 64] &= !(1 << (op % 64));
             bits_hash ^= zobrist[op];
+            bits_hash2 ^= zobrist2[op];
             // Unlift in reverse order of removal.
             for node in [ret_node[op], call_node[op]] {
                 if node != NIL {

@@ -254,3 +254,38 @@ fn append_and_put() {
         Verdict::NotLinearizable
     );
 }
+
+#[test]
+fn long_single_key_histories_use_fingerprinted_memo() {
+    use raftkv_checker::generate::{GenOptions, kv_history, to_jsonl};
+    use raftkv_checker::{EventType, Val};
+    // More ops on one key than the exact memo keeps.
+    let mut events = kv_history(&GenOptions {
+        ops: 6000,
+        processes: 6,
+        keys: 1,
+        info_rate: 0.05,
+        with_fail: true,
+        seed: 11,
+    });
+    let out = check_text(&to_jsonl(&events), &CheckOptions::default()).unwrap();
+    assert_eq!(out.verdict, Verdict::Linearizable);
+    assert!(out.partitions[0].op_ids.len() > raftkv_checker::search::EXACT_MEMO_MAX_OPS);
+    // A read of a value never written, late in the history.
+    let i = events
+        .iter()
+        .rposition(|e| e.kind == EventType::Ok && e.f == "get")
+        .unwrap();
+    events[i].value = Val::Str("never-written".into());
+    let out = check_text(&to_jsonl(&events), &CheckOptions::default()).unwrap();
+    assert_eq!(out.verdict, Verdict::NotLinearizable);
+    let f = out.failure.unwrap();
+    assert_eq!(
+        out.history.ops[f.op.unwrap()].invoke_line,
+        events[..i]
+            .iter()
+            .rposition(|e| e.process == events[i].process)
+            .unwrap()
+            + 1
+    );
+}
