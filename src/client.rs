@@ -794,3 +794,365 @@ fn describe(status: &Status) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    //! The client against in-process fake nodes that follow the node's status
+    //! contract, with faults the tests switch on.
+
+    use super::*;
+    use crate::proto::kv_server::{Kv, KvServer};
+    use crate::proto::{CasResponse, GetResponse, NoOpResponse, Role, SetResponse, StatusResponse};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use tonic::{Request, Response};
+
+    /// State shared by the fake nodes of one cluster.
+    #[derive(Default)]
+    struct World {
+        leader: AtomicU64,
+        /// Addresses by node id (index id-1).
+        addrs: Mutex<Vec<String>>,
+        /// Every (client_id, seq) a leader received for a write, in order.
+        received: Mutex<Vec<(u64, u64)>>,
+        /// Applied sessions: client_id -> (last seq, reply index).
+        sessions: Mutex<HashMap<u64, (u64, u64)>>,
+        data: Mutex<HashMap<String, Vec<u8>>>,
+        index: AtomicU64,
+        /// Apply the next write but answer only after the client gave up.
+        stall_next_reply: AtomicBool,
+        /// Answer every write with "outcome unknown".
+        always_unknown: AtomicBool,
+        /// Answer writes with seq > 1 of unknown sessions with session-expired.
+        enforce_sessions: AtomicBool,
+    }
+
+    struct FakeNode {
+        id: u64,
+        world: Arc<World>,
+    }
+
+    impl FakeNode {
+        fn check_leader(&self) -> Result<(), Status> {
+            let leader = self.world.leader.load(Ordering::SeqCst);
+            if leader == self.id {
+                return Ok(());
+            }
+            if leader == 0 {
+                return Err(Status::unavailable("no leader"));
+            }
+            let addr = self.world.addrs.lock().unwrap()[leader as usize - 1].clone();
+            let mut status = Status::failed_precondition(format!(
+                "not leader; leader is node {leader} at {addr}"
+            ));
+            status
+                .metadata_mut()
+                .insert("leader-id", leader.to_string().parse().unwrap());
+            status
+                .metadata_mut()
+                .insert("leader-addr", addr.parse().unwrap());
+            Err(status)
+        }
+
+        /// Applies a write once per (client_id, seq); returns its index.
+        async fn write(
+            &self,
+            session: Option<Session>,
+            apply: impl FnOnce(&World),
+        ) -> Result<u64, Status> {
+            self.check_leader()?;
+            let s = session.ok_or_else(|| Status::invalid_argument("missing session"))?;
+            if s.client_id == 0 || s.seq == 0 {
+                return Err(Status::invalid_argument(
+                    "client_id and seq must be non-zero",
+                ));
+            }
+            let w = &self.world;
+            w.received.lock().unwrap().push((s.client_id, s.seq));
+            if w.always_unknown.load(Ordering::SeqCst) {
+                let mut st = Status::unavailable("leadership lost");
+                st.metadata_mut()
+                    .insert("outcome", "unknown".parse().unwrap());
+                return Err(st);
+            }
+            let index = {
+                let mut sessions = w.sessions.lock().unwrap();
+                match sessions.get(&s.client_id).copied() {
+                    Some((last, index)) if last == s.seq => index,
+                    None if s.seq > 1 && w.enforce_sessions.load(Ordering::SeqCst) => {
+                        let mut st = Status::failed_precondition("session expired");
+                        st.metadata_mut()
+                            .insert("session-expired", "1".parse().unwrap());
+                        return Err(st);
+                    }
+                    _ => {
+                        apply(w);
+                        let index = w.index.fetch_add(1, Ordering::SeqCst) + 1;
+                        sessions.insert(s.client_id, (s.seq, index));
+                        index
+                    }
+                }
+            };
+            if w.stall_next_reply.swap(false, Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            }
+            Ok(index)
+        }
+    }
+
+    #[tonic::async_trait]
+    impl Kv for FakeNode {
+        async fn set(&self, r: Request<SetRequest>) -> Result<Response<SetResponse>, Status> {
+            let r = r.into_inner();
+            if r.key.is_empty() {
+                return Err(Status::invalid_argument("empty key"));
+            }
+            let index = self
+                .write(r.session, |w| {
+                    w.data
+                        .lock()
+                        .unwrap()
+                        .insert(r.key.clone(), r.value.clone());
+                })
+                .await?;
+            Ok(Response::new(SetResponse { index }))
+        }
+
+        async fn get(&self, r: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
+            self.check_leader()?;
+            let value = self
+                .world
+                .data
+                .lock()
+                .unwrap()
+                .get(&r.into_inner().key)
+                .cloned();
+            Ok(Response::new(GetResponse {
+                value,
+                index: self.world.index.load(Ordering::SeqCst),
+            }))
+        }
+
+        async fn no_op(&self, r: Request<NoOpRequest>) -> Result<Response<NoOpResponse>, Status> {
+            let index = self.write(r.into_inner().session, |_| {}).await?;
+            Ok(Response::new(NoOpResponse { index }))
+        }
+
+        async fn cas(&self, r: Request<CasRequest>) -> Result<Response<CasResponse>, Status> {
+            let r = r.into_inner();
+            let outcome = Arc::new(Mutex::new((false, None)));
+            let o = outcome.clone();
+            let index = self
+                .write(r.session, |w| {
+                    let mut data = w.data.lock().unwrap();
+                    let previous = data.get(&r.key).cloned();
+                    let applied = previous == r.expected;
+                    if applied {
+                        data.insert(r.key.clone(), r.new_value.clone());
+                    }
+                    *o.lock().unwrap() = (applied, previous);
+                })
+                .await?;
+            let (applied, previous) = outcome.lock().unwrap().clone();
+            Ok(Response::new(CasResponse {
+                applied,
+                previous,
+                index,
+            }))
+        }
+
+        async fn status(
+            &self,
+            _: Request<StatusRequest>,
+        ) -> Result<Response<StatusResponse>, Status> {
+            let leader = self.world.leader.load(Ordering::SeqCst);
+            Ok(Response::new(StatusResponse {
+                node_id: self.id,
+                role: if leader == self.id {
+                    Role::Leader
+                } else {
+                    Role::Follower
+                } as i32,
+                term: 1,
+                leader_id: leader,
+                ..Default::default()
+            }))
+        }
+    }
+
+    /// Starts `n` fake nodes on free loopback ports; node 1..=n.
+    async fn fake_cluster(n: u64, leader: u64) -> (Arc<World>, Vec<String>) {
+        let world = Arc::new(World::default());
+        world.leader.store(leader, Ordering::SeqCst);
+        let mut addrs = Vec::new();
+        for id in 1..=n {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addrs.push(listener.local_addr().unwrap().to_string());
+            let node = FakeNode {
+                id,
+                world: world.clone(),
+            };
+            tokio::spawn(
+                tonic::transport::Server::builder()
+                    .add_service(KvServer::new(node))
+                    .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+            );
+        }
+        *world.addrs.lock().unwrap() = addrs.clone();
+        (world, addrs)
+    }
+
+    fn fast() -> ClientOptions {
+        ClientOptions {
+            request_timeout: Duration::from_millis(300),
+            overall_timeout: Duration::from_secs(2),
+            ..ClientOptions::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn follows_a_redirect_from_a_follower_it_was_given_alone() {
+        let (world, addrs) = fake_cluster(3, 3).await;
+        // Only node 1's address: the client learns node 3 from the hint.
+        let mut client = Client::connect(&addrs[..1], fast()).await.unwrap();
+        let out = client.set("k", b"v".to_vec()).await.unwrap();
+        assert_eq!(out.index, 1);
+        assert_eq!(client.get("k").await.unwrap().value, Some(b"v".to_vec()));
+        assert_eq!(client.leader_addr(), addrs[2]);
+        assert_eq!(world.received.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn finds_a_new_leader_and_numbers_writes() {
+        let (world, addrs) = fake_cluster(3, 1).await;
+        let mut client = Client::connect(&addrs, fast()).await.unwrap();
+        client.set("a", b"1".to_vec()).await.unwrap();
+        world.leader.store(2, Ordering::SeqCst);
+        client.noop().await.unwrap();
+        let cas = client
+            .cas("a", Some(b"1".to_vec()), b"2".to_vec())
+            .await
+            .unwrap();
+        assert!(cas.applied);
+        let cas = client.cas("a", None, b"3".to_vec()).await.unwrap();
+        assert!(!cas.applied);
+        assert_eq!(cas.previous, Some(b"2".to_vec()));
+        let id = client.client_id();
+        let seqs: Vec<u64> = world
+            .received
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|&(c, s)| {
+                assert_eq!(c, id);
+                s
+            })
+            .collect();
+        assert_eq!(seqs, vec![1, 2, 3, 4]);
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_a_lost_reply_reuses_the_sequence_number() {
+        let (world, addrs) = fake_cluster(3, 1).await;
+        let mut client = Client::connect(&addrs, fast()).await.unwrap();
+        world.stall_next_reply.store(true, Ordering::SeqCst);
+        let out = client.set("k", b"v".to_vec()).await.unwrap();
+        let received = world.received.lock().unwrap().clone();
+        assert!(received.len() >= 2, "retried: {received:?}");
+        assert!(received.iter().all(|&r| r == received[0]), "{received:?}");
+        // Applied once: the retry got the stored reply.
+        assert_eq!(out.index, 1);
+        assert_eq!(world.index.load(Ordering::SeqCst), 1);
+        client.set("k", b"w".to_vec()).await.unwrap();
+        assert_eq!(world.received.lock().unwrap().last().unwrap().1, 2);
+    }
+
+    #[tokio::test]
+    async fn unknown_outcome_is_indeterminate_and_uses_up_the_seq() {
+        let (world, addrs) = fake_cluster(1, 1).await;
+        let mut client = Client::connect(&addrs, fast()).await.unwrap();
+        world.always_unknown.store(true, Ordering::SeqCst);
+        let err = client.set("k", b"v".to_vec()).await.unwrap_err();
+        assert!(matches!(err, ClientError::Indeterminate(_)), "{err}");
+        assert!(!err.is_definite());
+        world.always_unknown.store(false, Ordering::SeqCst);
+        world.received.lock().unwrap().clear();
+        client.set("k", b"v".to_vec()).await.unwrap();
+        assert_eq!(world.received.lock().unwrap()[0].1, 2);
+    }
+
+    #[tokio::test]
+    async fn invalid_argument_is_definite_and_not_retried() {
+        let (world, addrs) = fake_cluster(1, 1).await;
+        let mut client = Client::connect(&addrs, fast()).await.unwrap();
+        let err = client.set("", b"v".to_vec()).await.unwrap_err();
+        assert_eq!(err, ClientError::InvalidArgument("empty key".into()));
+        assert!(err.is_definite());
+        // The seq was not used up: the next write opens the session at 1.
+        client.set("k", b"v".to_vec()).await.unwrap();
+        assert_eq!(world.received.lock().unwrap()[0].1, 1);
+    }
+
+    #[tokio::test]
+    async fn no_leader_until_the_deadline_is_definite() {
+        let (_world, addrs) = fake_cluster(3, 0).await;
+        let mut client = Client::connect(&addrs, fast()).await.unwrap();
+        let started = Instant::now();
+        let err = client.noop().await.unwrap_err();
+        assert!(matches!(err, ClientError::Unavailable(_)), "{err}");
+        assert!(started.elapsed() >= Duration::from_secs(2));
+        assert!(started.elapsed() < Duration::from_secs(4));
+    }
+
+    #[tokio::test]
+    async fn connection_refused_everywhere_is_definite() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addrs = vec![format!("127.0.0.1:{port}")];
+        let mut client = Client::connect(&addrs, fast()).await.unwrap();
+        let err = client.set("k", b"v".to_vec()).await.unwrap_err();
+        assert!(err.is_definite(), "{err}");
+        let status = client.status_all().await;
+        assert!(status[0].status.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_resumed_session_falls_back_to_a_new_one() {
+        let (world, addrs) = fake_cluster(1, 1).await;
+        world.enforce_sessions.store(true, Ordering::SeqCst);
+        let options = ClientOptions {
+            client_id: 42,
+            resume_session: true,
+            ..fast()
+        };
+        let mut client = Client::connect(&addrs, options.clone()).await.unwrap();
+        client.set("k", b"v".to_vec()).await.unwrap();
+        let received = world.received.lock().unwrap().clone();
+        assert_eq!(received.len(), 2);
+        assert!(received[0].1 > 1);
+        assert_eq!(received[1], (42, 1));
+        // A second process with the same id continues the session.
+        let mut again = Client::connect(&addrs, options).await.unwrap();
+        again.set("k", b"w".to_vec()).await.unwrap();
+        let last = *world.received.lock().unwrap().last().unwrap();
+        assert_eq!(last.0, 42);
+        assert!(last.1 > 1);
+        assert_eq!(world.index.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn an_expired_session_is_renewed_under_a_new_id() {
+        let (world, addrs) = fake_cluster(1, 1).await;
+        let mut client = Client::connect(&addrs, fast()).await.unwrap();
+        client.set("k", b"v".to_vec()).await.unwrap();
+        let old = client.client_id();
+        world.sessions.lock().unwrap().clear(); // the cluster forgot it
+        world.enforce_sessions.store(true, Ordering::SeqCst);
+        client.set("k", b"w".to_vec()).await.unwrap();
+        assert_ne!(client.client_id(), old);
+        let received = world.received.lock().unwrap().clone();
+        assert_eq!(received.last().unwrap(), &(client.client_id(), 1));
+    }
+}
