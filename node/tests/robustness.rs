@@ -333,7 +333,7 @@ fn bad_input_gets_a_clear_status_and_the_node_keeps_serving() {
 }
 
 #[test]
-fn health_reports_serving_and_a_stuck_write_times_out_as_unknown() {
+fn health_and_reflection_answer_and_a_stuck_write_times_out_as_unknown() {
     run(async {
         let mut cluster = Cluster::start(3, &[]);
         let leader = cluster
@@ -345,6 +345,7 @@ fn health_reports_serving_and_a_stuck_write_times_out_as_unknown() {
                 .connect()
                 .await
                 .unwrap();
+        let health_channel = channel.clone();
         let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
         let r = health
             .check(tonic_health::pb::HealthCheckRequest {
@@ -357,6 +358,37 @@ fn health_reports_serving_and_a_stuck_write_times_out_as_unknown() {
             r.status,
             tonic_health::pb::health_check_response::ServingStatus::Serving as i32
         );
+
+        // Server reflection lists the public and peer services.
+        use tonic_reflection::pb::v1::{
+            ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+            server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+        };
+        let mut reflection = ServerReflectionClient::new(health_channel);
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut answers = reflection
+            .server_reflection_info(tonic::codegen::tokio_stream::iter(vec![request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let answer = answers.message().await.unwrap().expect("one answer");
+        let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+            panic!("unexpected reflection answer {answer:?}");
+        };
+        let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        for wanted in [
+            "raftkv.v1.Kv",
+            "raftkv.v1.RaftPeer",
+            "grpc.health.v1.Health",
+        ] {
+            assert!(
+                names.iter().any(|n| n == wanted),
+                "{wanted} not in {names:?}"
+            );
+        }
 
         // Without a quorum the write cannot commit; the client's deadline
         // ends the wait and the outcome is unknown.
