@@ -32,6 +32,9 @@ pub struct CheckOptions {
     pub memo_limit_bytes: usize,
     /// Worker threads; 0 = one per core.
     pub threads: usize,
+    /// Decide every partition even after one is found illegal (all failing
+    /// keys are then listed; the first is explained).
+    pub check_all_keys: bool,
 }
 
 impl Default for CheckOptions {
@@ -45,6 +48,7 @@ impl Default for CheckOptions {
             explain: true,
             memo_limit_bytes: 4 << 30,
             threads: 0,
+            check_all_keys: false,
         }
     }
 }
@@ -147,6 +151,16 @@ impl Outcome {
             .map_or("<input>".to_string(), |p| p.display().to_string())
     }
 
+    /// Keys (partitions) found not linearizable; with
+    /// [`CheckOptions::check_all_keys`] unset, at most one.
+    pub fn failing_keys(&self) -> Vec<&str> {
+        self.partitions
+            .iter()
+            .filter(|p| p.status == PartitionStatus::NotLinearizable)
+            .map(|p| p.label.as_str())
+            .collect()
+    }
+
     pub fn partitions_checked(&self) -> usize {
         self.partitions
             .iter()
@@ -188,6 +202,16 @@ impl Outcome {
             self.history.nemesis.len()
         ));
         if let Some(f) = &self.failure {
+            let keys = self.failing_keys();
+            if keys.len() > 1 {
+                let shown: Vec<&str> = keys.iter().take(50).copied().collect();
+                s.push_str(&format!(
+                    "  {} keys not linearizable: {}{}\n",
+                    keys.len(),
+                    shown.join(", "),
+                    if keys.len() > 50 { ", ..." } else { "" }
+                ));
+            }
             s.push_str(&format!("  key {}: no linearization exists\n", f.key));
             match f.op {
                 Some(op) => {
@@ -256,6 +280,7 @@ impl Outcome {
             "decide_ms": self.decide_time.as_secs_f64() * 1e3,
             "explain_ms": self.explain_time.map(|t| t.as_secs_f64() * 1e3),
             "memo_peak_bytes": self.memo_peak_bytes,
+            "failing_keys": self.failing_keys(),
             "failure": failure,
         })
     }
@@ -366,7 +391,7 @@ pub fn check_history(
         .collect();
     let ops_checked = jobs.iter().map(|j| j.lock().unwrap().op_ids().len()).sum();
     let ctl = Control::new(opts.time_limit.map(|t| start + t), opts.memo_limit_bytes);
-    let results = decide_all(&jobs, &ctl, opts.threads);
+    let results = decide_all(&jobs, &ctl, opts.threads, !opts.check_all_keys);
     let jobs: Vec<Box<dyn Job>> = jobs.into_iter().map(|m| m.into_inner().unwrap()).collect();
     let decide_time = start.elapsed();
 
@@ -468,9 +493,10 @@ pub fn check_history(
             explain_time = Some(t0.elapsed());
         }
         failure = Some(f);
-        // Put the failing key first.
+        // Put the explained key first, then any other failing keys.
         let r = reports.remove(i);
         reports.insert(0, r);
+        reports[1..].sort_by_key(|r| r.status != PartitionStatus::NotLinearizable);
     }
 
     Ok(Outcome {
@@ -498,7 +524,12 @@ struct Decided {
 
 /// Decides every partition on a pool of threads, biggest first; the first
 /// illegal partition stops the others.
-fn decide_all(jobs: &[Mutex<Box<dyn Job>>], ctl: &Control, threads: usize) -> Decided {
+fn decide_all(
+    jobs: &[Mutex<Box<dyn Job>>],
+    ctl: &Control,
+    threads: usize,
+    stop_at_first_illegal: bool,
+) -> Decided {
     let mut order: Vec<usize> = (0..jobs.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(jobs[i].lock().unwrap().op_ids().len()));
     let threads = if threads == 0 {
@@ -525,7 +556,9 @@ fn decide_all(jobs: &[Mutex<Box<dyn Job>>], ctl: &Control, threads: usize) -> De
                 if fi.is_none() {
                     *fi = Some(i);
                 }
-                ctl.stop();
+                if stop_at_first_illegal {
+                    ctl.stop();
+                }
             }
             *outcomes[i].lock().unwrap() = Some(res);
         }

@@ -65,6 +65,9 @@ struct CheckArgs {
     /// Print machine-readable JSON (one object per line per file).
     #[arg(long)]
     json: bool,
+    /// Decide every key even after one fails, and list all failing keys.
+    #[arg(long)]
+    all_keys: bool,
 }
 
 /// Parses durations like `30s`, `500ms`, `2m`, `1.5s`, or plain seconds.
@@ -161,6 +164,7 @@ fn run_check(args: CheckArgs) -> ExitCode {
         explain: true,
         memo_limit_bytes: args.memo_limit_mb.saturating_mul(1 << 20),
         threads: args.threads,
+        check_all_keys: args.all_keys,
     };
     let n = args.files.len();
     let mut worst = 0i32;

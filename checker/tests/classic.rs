@@ -209,6 +209,33 @@ fn keys_are_independent_and_the_failing_key_is_reported() {
     assert_eq!(out.failure.as_ref().unwrap().key, "k13");
     assert_eq!(out.partitions[0].label, "k13", "failing key first");
     assert_eq!(out.partitions.len(), 20);
+    assert_eq!(out.failing_keys(), vec!["k13"]);
+}
+
+#[test]
+fn all_failing_keys_can_be_listed() {
+    let mut rows = Vec::new();
+    for k in 0..30 {
+        let key: &'static str = Box::leak(format!("k{k}").into_boxed_str());
+        let t = k as i64 * 100;
+        rows.push((t + 1, 0, "invoke", "set", key, "\"a\""));
+        rows.push((t + 2, 0, "ok", "set", key, "\"a\""));
+        rows.push((t + 3, 1, "invoke", "get", key, "null"));
+        let read = if k % 10 == 3 { "\"b\"" } else { "\"a\"" };
+        rows.push((t + 4, 1, "ok", "get", key, read));
+    }
+    let opts = CheckOptions {
+        check_all_keys: true,
+        ..CheckOptions::default()
+    };
+    let out = check_text(&jsonl(&rows), &opts).unwrap();
+    assert_eq!(out.verdict, Verdict::NotLinearizable);
+    let mut keys = out.failing_keys();
+    keys.sort();
+    assert_eq!(keys, vec!["k13", "k23", "k3"]);
+    assert_eq!(out.partitions_checked(), 30);
+    assert!(out.summary().contains("3 keys not linearizable"));
+    assert_eq!(out.to_json()["failing_keys"].as_array().unwrap().len(), 3);
 }
 
 #[test]
