@@ -189,6 +189,8 @@ struct Node {
     /// Last (term, vote, commit) seen in this incarnation.
     seen: (Term, Option<NodeId>, Index),
     was_leader_in: Term,
+    /// Highest (term, index) this node acknowledged in an AppendResponse.
+    acked: (Term, Index),
 }
 
 struct InFlight {
@@ -310,6 +312,7 @@ impl Sim {
                 incarnation: 0,
                 seen: (0, None, 0),
                 was_leader_in: 0,
+                acked: (0, 0),
             });
         }
         let summary = sim_faults_summary(&sim.faults);
@@ -924,6 +927,10 @@ impl Sim {
                     self.crash_soon = Some(i);
                 }
             }
+            if m.kind == MessageKind::AppendResponse && !m.reject {
+                let acked = &mut self.nodes[i].acked;
+                *acked = (*acked).max((m.term, m.log_index));
+            }
             self.send(m);
         }
         self.drive(i)
@@ -1037,6 +1044,17 @@ impl Sim {
             ));
         }
         node.seen = (s.term, s.vote, s.commit);
+        // Within a term, entries a follower acknowledged stay in its log
+        // (only a leader of a later term may replace them).
+        if node.acked.0 == s.term && (node.mirror.len() as Index) < node.acked.1 {
+            return Err(format!(
+                "n{} dropped entries it acknowledged in term {}: log ends at {}, acknowledged {}",
+                i + 1,
+                s.term,
+                node.mirror.len(),
+                node.acked.1
+            ));
+        }
         if s.role == Role::Leader && node.was_leader_in != s.term {
             node.was_leader_in = s.term;
             self.stats.leaders += 1;
@@ -1081,7 +1099,7 @@ impl Sim {
                 }
             }
         }
-        if self.stats.crashes > 0 && self.step.is_multiple_of(64) {
+        if self.step.is_multiple_of(32) {
             self.check_durable_quorum()?;
         }
         Ok(())
