@@ -11,6 +11,17 @@ use rand::{Rng, SeedableRng};
 
 use crate::cluster::{Cluster, ClusterConfig, find_node_bin};
 
+mod etcd;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Target {
+    /// raftkv nodes (a local cluster, or --cluster).
+    Raftkv,
+    /// An etcd v3 cluster given by --cluster (client URLs as HOST:PORT); the
+    /// same load through etcd's KV Put and linearizable Range.
+    Etcd,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum OpKind {
     Set,
@@ -59,6 +70,9 @@ pub struct Args {
     /// Extra flags passed to every local node, e.g. --node-arg=--tick-ms=5.
     #[arg(long = "node-arg", value_name = "FLAG", allow_hyphen_values = true)]
     node_args: Vec<String>,
+    /// The system to load.
+    #[arg(long, value_enum, default_value_t = Target::Raftkv)]
+    target: Target,
     /// Print the result as one JSON object.
     #[arg(long)]
     json: bool,
@@ -135,6 +149,9 @@ async fn run(args: Args) -> Result<(), String> {
     if args.duration.is_zero() {
         return Err("--duration must be positive".into());
     }
+    if args.target == Target::Etcd && args.cluster.is_empty() {
+        return Err("--target etcd needs --cluster with the etcd client addresses".into());
+    }
     let mut _cluster_guard = None;
     let mut _temp = None;
     let addrs = if args.cluster.is_empty() {
@@ -184,12 +201,25 @@ async fn measure(args: &Args, addrs: &[String]) -> Result<Report, String> {
         ..ClientOptions::default()
     };
     let mut roots = Vec::with_capacity(args.connections);
-    for _ in 0..args.connections {
-        roots.push(
-            Client::connect(addrs, options.clone())
-                .await
-                .map_err(|e| e.to_string())?,
-        );
+    let mut etcd_roots = Vec::new();
+    match args.target {
+        Target::Raftkv => {
+            for _ in 0..args.connections {
+                roots.push(
+                    Client::connect(addrs, options.clone())
+                        .await
+                        .map_err(|e| e.to_string())?,
+                );
+            }
+        }
+        Target::Etcd => {
+            // Clients spread over the members, `connections` channels each.
+            for _ in 0..args.connections {
+                for addr in addrs {
+                    etcd_roots.push(etcd::EtcdKv::connect_lazy(addr, options.request_timeout)?);
+                }
+            }
+        }
     }
     let start = Instant::now();
     let measure_from = start + args.warmup;
@@ -197,7 +227,10 @@ async fn measure(args: &Args, addrs: &[String]) -> Result<Report, String> {
     let value_size = args.value_size;
     let mut workers = Vec::with_capacity(args.concurrency);
     for w in 0..args.concurrency {
-        let mut client = roots[w % roots.len()].fork();
+        let mut client = match args.target {
+            Target::Raftkv => Worker::Raftkv(roots[w % roots.len()].fork()),
+            Target::Etcd => Worker::Etcd(etcd_roots[w % etcd_roots.len()].clone()),
+        };
         let (op, keys, key_size) = (args.op, args.keys, args.key_size);
         workers.push(tokio::spawn(async move {
             let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
@@ -215,11 +248,7 @@ async fn measure(args: &Args, addrs: &[String]) -> Result<Report, String> {
                 if sent >= end {
                     break;
                 }
-                let result = if read {
-                    client.get(key).await.map(|_| ())
-                } else {
-                    client.set(key, value.clone()).await.map(|_| ())
-                };
+                let result = client.run(read, key, &value).await;
                 let done = Instant::now();
                 if sent < measure_from || done > end {
                     continue;
@@ -230,8 +259,8 @@ async fn measure(args: &Args, addrs: &[String]) -> Result<Report, String> {
                         let us = (done - sent).as_micros().max(1) as u64;
                         let _ = hist.record(us.min(60_000_000));
                     }
-                    Err(e) if e.is_definite() => definite += 1,
-                    Err(_) => indeterminate += 1,
+                    Err(true) => definite += 1,
+                    Err(false) => indeterminate += 1,
                 }
             }
             (hist, ops, definite, indeterminate)
@@ -256,10 +285,42 @@ async fn measure(args: &Args, addrs: &[String]) -> Result<Report, String> {
     Ok(report)
 }
 
+/// One closed-loop client of the system under test.
+enum Worker {
+    Raftkv(Client),
+    Etcd(etcd::EtcdKv),
+}
+
+impl Worker {
+    /// One read or write; an error says whether it was definite (nothing
+    /// applied). etcd errors are counted as indeterminate.
+    async fn run(&mut self, read: bool, key: String, value: &[u8]) -> Result<(), bool> {
+        match self {
+            Worker::Raftkv(client) => {
+                let result = if read {
+                    client.get(key).await.map(|_| ())
+                } else {
+                    client.set(key, value.to_vec()).await.map(|_| ())
+                };
+                result.map_err(|e| e.is_definite())
+            }
+            Worker::Etcd(kv) => {
+                let result = if read {
+                    kv.get(key.into_bytes()).await.map(|_| ())
+                } else {
+                    kv.put(key.into_bytes(), value.to_vec()).await
+                };
+                result.map_err(|_| false)
+            }
+        }
+    }
+}
+
 fn print_report(args: &Args, r: &Report) {
     let op = format!("{:?}", args.op).to_lowercase();
     if args.json {
         let json = serde_json::json!({
+            "target": format!("{:?}", args.target).to_lowercase(),
             "op": op,
             "nodes": if args.cluster.is_empty() { args.nodes } else { args.cluster.len() },
             "concurrency": args.concurrency,
@@ -283,7 +344,8 @@ fn print_report(args: &Args, r: &Report) {
         println!("{json}");
     } else {
         println!(
-            "{op}: {} ok in {:.1}s = {:.0} ops/s; errors: {} definite, {} indeterminate",
+            "{} {op}: {} ok in {:.1}s = {:.0} ops/s; errors: {} definite, {} indeterminate",
+            format!("{:?}", args.target).to_lowercase(),
             r.ops,
             r.elapsed.as_secs_f64(),
             r.throughput(),
