@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::cluster::{Cluster, ClusterConfig, find_node_bin};
+use crate::cluster::{Cluster, ClusterConfig, NodeState, find_node_bin};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -103,9 +103,24 @@ async fn run(args: Args) -> Result<(), String> {
         "try: harness client --cluster {}\nCtrl-C or SIGTERM stops the cluster",
         cluster.client_addrs().join(",")
     );
-    tokio::select! {
-        _ = sigterm.recv() => {},
-        _ = sigint.recv() => {},
+    // Report nodes that exit on their own until told to stop.
+    let mut reported = std::collections::BTreeSet::new();
+    let mut check = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+            _ = check.tick() => {
+                for id in cluster.ids() {
+                    if cluster.state(id) == NodeState::Down && reported.insert(id) {
+                        eprintln!(
+                            "node {id} exited; see {}",
+                            cluster.log_path(id).display()
+                        );
+                    }
+                }
+            }
+        }
     }
     println!("stopping");
     cluster.stop_all(Duration::from_secs(2));
