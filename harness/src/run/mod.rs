@@ -54,6 +54,10 @@ pub struct Args {
     /// Length of a quiet period and of a fault period.
     #[arg(long, default_value = "3s", value_parser = parse_duration)]
     pub nemesis_interval: Duration,
+    /// Which nodes kills and pauses hit: `any` (one, a minority or the
+    /// leader) or `leader` (always the leader; partitions isolate it).
+    #[arg(long, default_value = "any", value_parser = ["any", "leader"])]
+    pub nemesis_target: String,
     /// Concurrent logical clients (default: 2 per node).
     #[arg(long)]
     pub concurrency: Option<usize>,
@@ -327,7 +331,8 @@ async fn run(
         ChaCha8Rng::seed_from_u64(seed.rotate_left(17) ^ 0x6e656d65),
         nodes.lock().unwrap().ids(),
         kinds,
-    );
+    )
+    .leader_only(args.nemesis_target == "leader");
     let nemesis_task = tokio::spawn(nemesis_loop(
         planner,
         nodes.clone(),

@@ -193,11 +193,24 @@ pub struct Planner {
     rng: ChaCha8Rng,
     nodes: Vec<NodeId>,
     kinds: Vec<FaultKind>,
+    leader_only: bool,
 }
 
 impl Planner {
     pub fn new(rng: ChaCha8Rng, nodes: Vec<NodeId>, kinds: Vec<FaultKind>) -> Planner {
-        Planner { rng, nodes, kinds }
+        Planner {
+            rng,
+            nodes,
+            kinds,
+            leader_only: false,
+        }
+    }
+
+    /// Kills and pauses hit only the leader (and partitions isolate it):
+    /// the faults that force clients to fail over.
+    pub fn leader_only(mut self, yes: bool) -> Planner {
+        self.leader_only = yes;
+        self
     }
 
     /// The next fault, or None when no fault kind is enabled. `leader` is
@@ -219,7 +232,11 @@ impl Planner {
         let leader = leader
             .filter(|l| self.nodes.contains(l))
             .unwrap_or(random_node);
-        let target = [Target::One, Target::Minority, Target::Leader][target_roll as usize];
+        let target = if self.leader_only {
+            Target::Leader
+        } else {
+            [Target::One, Target::Minority, Target::Leader][target_roll as usize]
+        };
         let pick = |target: Target| -> Vec<NodeId> {
             let mut nodes = match target {
                 Target::One => vec![random_node],
@@ -242,7 +259,11 @@ impl Planner {
                 nodes: pick(target),
             },
             FaultKind::Partition => {
-                let shape = Shape::ALL[shape_roll as usize];
+                let shape = if self.leader_only {
+                    [Shape::LeaderAlone, Shape::OneWay][shape_roll as usize % 2]
+                } else {
+                    Shape::ALL[shape_roll as usize]
+                };
                 partition(shape, &shuffled, leader, direction_out)
             }
         })
@@ -360,6 +381,26 @@ mod tests {
         // Every kind shows up in a long enough schedule.
         let kinds: BTreeSet<FaultKind> = plan(7).iter().map(|f| f.kind()).collect();
         assert_eq!(kinds.len(), 3);
+    }
+
+    #[test]
+    fn leader_only_hits_the_leader() {
+        let mut p = Planner::new(
+            ChaCha8Rng::seed_from_u64(3),
+            vec![1, 2, 3, 4, 5],
+            FaultKind::ALL.to_vec(),
+        )
+        .leader_only(true);
+        for _ in 0..30 {
+            match p.next(Some(4)).unwrap() {
+                Fault::Kill { nodes, .. } | Fault::Pause { nodes, .. } => {
+                    assert_eq!(nodes, vec![4])
+                }
+                Fault::Partition { cut, .. } => {
+                    assert!(cut.iter().all(|&(a, b)| a == 4 || b == 4), "{cut:?}")
+                }
+            }
+        }
     }
 
     #[test]

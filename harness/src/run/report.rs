@@ -283,7 +283,7 @@ pub fn page(summary: &Value, events: &[Event], timeline: &str) -> String {
     for (name, value) in [
         ("nodes", cfg["nodes"].to_string()),
         ("duration", format!("{} s", cfg["duration_s"])),
-        ("nemesis", cfg["nemesis"].to_string()),
+        ("nemesis", cfg["nemesis"].as_str().unwrap_or("").to_string()),
         ("concurrency", cfg["concurrency"].to_string()),
         ("keys", cfg["keys"].to_string()),
         ("seed", summary["seed"].to_string()),

@@ -123,6 +123,7 @@ pub fn build(info: &RunInfo, events: &[Event], outcome: &raftkv_checker::Outcome
             "duration_s": a.duration.as_secs_f64(),
             "nemesis": a.nemesis,
             "nemesis_interval_s": a.nemesis_interval.as_secs_f64(),
+            "nemesis_target": a.nemesis_target,
             "concurrency": info.concurrency,
             "keys": a.keys,
             "mix": a.mix,
