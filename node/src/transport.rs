@@ -27,7 +27,7 @@ pub const MAX_PEER_MESSAGE_BYTES: usize = 64 << 20;
 const RPC_TIMEOUT: Duration = Duration::from_secs(2);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const BACKOFF_MIN: Duration = Duration::from_millis(20);
-const BACKOFF_MAX: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_millis(250);
 
 pub struct Transport {
     queues: HashMap<NodeId, mpsc::Sender<Message>>,

@@ -61,6 +61,7 @@ async fn kill_leader_then_restart(n: usize) {
         .wait_leader(&survivors, Duration::from_secs(10))
         .await;
     let elapsed = killed_at.elapsed();
+    eprintln!("{n} nodes: new leader {elapsed:?} after the kill");
     assert_ne!(new_leader, leader);
     assert!(
         elapsed <= TWO_ELECTIONS,
