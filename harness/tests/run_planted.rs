@@ -75,3 +75,30 @@ const KILL_ONE_KEY: &[&str] = &[
 fn double_apply_is_caught_under_kill() {
     caught("double-apply", KILL_ONE_KEY, 4);
 }
+
+#[test]
+fn stale_read_is_caught_under_leader_kills() {
+    // Kill the leader every 700 ms under a read-heavy mix on one key: a
+    // client failing over reads from a follower that has not yet learnt the
+    // latest commit.
+    caught(
+        "stale-read",
+        &[
+            "--nodes",
+            "3",
+            "--duration",
+            "10s",
+            "--nemesis",
+            "kill",
+            "--nemesis-target",
+            "leader",
+            "--nemesis-interval",
+            "700ms",
+            "--keys",
+            "1",
+            "--mix",
+            "set=3,get=7",
+        ],
+        4,
+    );
+}
