@@ -33,8 +33,23 @@ enum Command {
     Check(check::Args),
 }
 
+/// Exit status for a usage error, as for any other harness error (`run` and
+/// `check` reserve 1 and 2 for "violation" and "unknown").
+const EXIT_USAGE: u8 = 3;
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                // --help and --version
+                ExitCode::SUCCESS
+            };
+        }
+    };
     match cli.command {
         Command::Cluster(args) => cluster_cmd::main(args),
         Command::Client(args) => client_cmd::main(args),
