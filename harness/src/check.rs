@@ -1,12 +1,12 @@
-//! `harness check RUN_DIR`: re-checks the history of a stored run, prints the
-//! verdict and rewrites the run's `report.html` and the verdict fields of
+//! `harness check RUN_DIR`: re-checks the history of a stored run (and the
+//! nodes' logs, see [`crate::run::node_logs`]), prints the verdict and rewrites the run's `report.html` and the verdict fields of
 //! its `summary.json`. Exit codes as for `harness run`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use crate::run::{EXIT_HARNESS_ERROR, parse_duration, recorder, report};
+use crate::run::{EXIT_HARNESS_ERROR, node_logs, parse_duration, recorder, report};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -46,7 +46,10 @@ fn check(args: &Args) -> Result<u8, String> {
     let start = Instant::now();
     let outcome = raftkv_checker::check_file(&history, &options).map_err(|e| e.to_string())?;
     let check_s = start.elapsed().as_secs_f64();
+    let node_checks = node_logs::check_run_dir(&args.run_dir)?;
+    let exit_code = node_logs::combined_exit_code(outcome.exit_code(), &node_checks);
     println!("{}", outcome.summary());
+    println!("{}", node_checks.summary());
     println!("checked in {check_s:.2} s");
     if !args.no_write {
         let events = recorder::read_history(&history)?;
@@ -59,11 +62,12 @@ fn check(args: &Args) -> Result<u8, String> {
             }
         };
         summary["verdict"] = outcome.verdict.as_str().into();
-        summary["exit_code"] = outcome.exit_code().into();
+        summary["exit_code"] = exit_code.into();
+        summary["node_checks"] = node_checks.to_json();
         summary["check"] = outcome.to_json();
         summary["timings"]["check_s"] = check_s.into();
         crate::run::summary::write(&args.run_dir, &summary).map_err(|e| e.to_string())?;
         report::write(&args.run_dir, &summary, &events, &outcome).map_err(|e| e.to_string())?;
     }
-    Ok(outcome.exit_code() as u8)
+    Ok(exit_code)
 }

@@ -44,6 +44,10 @@ fn correct_run_passes(nemesis: &str) {
         .map(|c| c["ok"].as_u64().unwrap_or(0))
         .sum();
     assert!(ok >= 50, "only {ok} operations succeeded");
+    // The nodes' logs hold up: every granted vote survived, one leader a term.
+    let checks = &summary["node_checks"];
+    assert_eq!(checks["verdict"], "ok", "{checks}");
+    assert!(checks["leader_terms"].as_u64().unwrap() >= 1, "{checks}");
     for file in ["history.jsonl", "summary.json", "report.html", "node-1.log"] {
         assert!(r.run_dir.join(file).is_file(), "{file} missing");
     }

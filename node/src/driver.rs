@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use raftkv_core::{Entry, EntryKind, Index, Message, NodeId, NotLeader, Raft, Role, Term};
+use raftkv_core::{
+    Entry, EntryKind, Index, Message, MessageKind, NodeId, NotLeader, Raft, Role, Term,
+};
 use raftkv_kv::{KvStore, Reply, Request};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::MissedTickBehavior;
@@ -236,11 +238,23 @@ impl Driver {
             }
             let (n, messages) = self.unpersisted.pop_front().expect("front exists");
             newest = Some(n);
-            self.transport.send(messages);
+            self.send_durable(messages);
         }
         if let Some(n) = newest {
             self.raft.on_persisted(n);
         }
+    }
+
+    /// Sends messages whose promises (a vote, accepted entries) are durable.
+    /// Each granted vote is logged: `harness run` checks against these lines
+    /// that a node still holds every vote it granted after a restart.
+    fn send_durable(&self, messages: Vec<Message>) {
+        for m in &messages {
+            if m.kind == MessageKind::VoteResponse && !m.reject {
+                info!(term = m.term, candidate = m.to, "vote granted");
+            }
+        }
+        self.transport.send(messages);
     }
 
     fn work_off_ready(&mut self) {
@@ -257,7 +271,7 @@ impl Driver {
             if job.is_empty() && self.unpersisted.is_empty() {
                 // Nothing to write and nothing earlier still in flight.
                 self.raft.on_persisted(rd.number);
-                self.transport.send(rd.persisted_messages);
+                self.send_durable(rd.persisted_messages);
             } else {
                 #[cfg(feature = "planted-mistakes")]
                 if plant::is(Plant::VoteNotPersisted)

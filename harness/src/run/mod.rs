@@ -4,11 +4,13 @@
 //! proxies ([`proxy`]), runs concurrent logical clients ([`workload`]) while a
 //! seeded nemesis kills, pauses and partitions nodes ([`nemesis`]), records
 //! every operation ([`recorder`]), heals everything, lets every client read
-//! every key, stops the nodes and checks the history for linearizability.
+//! every key, stops the nodes and checks the history for linearizability and
+//! the nodes' logs for lost votes and split leadership ([`node_logs`]).
 //! The run directory gets `history.jsonl`, `summary.json`, the node logs and
 //! `report.html` ([`summary`], [`report`]).
 //!
-//! Exit codes: 0 linearizable, 1 not linearizable, 2 unknown, 3 harness error.
+//! Exit codes: 0 linearizable and the node logs hold up, 1 a violation
+//! (either check), 2 unknown, 3 harness error.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -22,6 +24,7 @@ use serde_json::json;
 
 pub mod backend;
 pub mod nemesis;
+pub mod node_logs;
 pub mod nodes;
 pub mod progress;
 pub mod proxy;
@@ -453,11 +456,17 @@ async fn run(
         &events,
         &outcome,
     );
+    let mut summary = summary;
+    let node_checks = node_logs::check_run_dir(dir).map_err(HarnessError)?;
+    let exit_code = node_logs::combined_exit_code(outcome.exit_code(), &node_checks);
+    summary["node_checks"] = node_checks.to_json();
+    summary["exit_code"] = exit_code.into();
     summary::write(dir, &summary)?;
     report::write(dir, &summary, &events, &outcome)?;
     println!("{}", summary::human(&summary, &outcome));
+    println!("{}", node_checks.summary());
     println!("run directory: {}", dir.display());
-    Ok(outcome.exit_code() as u8)
+    Ok(exit_code)
 }
 
 async fn watch_leader(backend: Arc<ClusterBackend>, live: Arc<LiveState>) {

@@ -266,7 +266,9 @@ pub fn page(summary: &Value, events: &[Event], timeline: &str) -> String {
     let t_end = events.last().map_or(1.0, |e| e.time as f64 / 1e9).max(1.0);
     let bands = fault_bands(events, t_end);
     let verdict = summary["verdict"].as_str().unwrap_or("unknown");
+    let nodes_violated = summary["node_checks"]["verdict"] == "violated";
     let verdict_color = match verdict {
+        _ if nodes_violated => "#d62728",
         "linearizable" => "#2a9d3f",
         "not-linearizable" => "#d62728",
         _ => "#e6a700",
@@ -277,7 +279,11 @@ pub fn page(summary: &Value, events: &[Event], timeline: &str) -> String {
         r#"<!DOCTYPE html><html><head><meta charset="utf-8"><title>raftkv run: {verdict}</title>
 <style>body{{font-family:sans-serif;margin:20px;color:#222}} .verdict{{color:{verdict_color};font-size:1.4em;font-weight:bold}} table{{border-collapse:collapse}} td{{padding:2px 10px 2px 0;font-size:0.9em}} .legend span{{margin-right:14px}} iframe{{width:100%;height:900px;border:1px solid #ccc}}</style></head><body>
 <h1>raftkv run</h1><p class="verdict" id="verdict">{}</p><table>"#,
-        escape(verdict)
+        escape(&if nodes_violated {
+            format!("{verdict} history; node logs show a safety violation")
+        } else {
+            verdict.to_string()
+        })
     );
     let cfg = &summary["config"];
     for (name, value) in [
@@ -308,6 +314,28 @@ pub fn page(summary: &Value, events: &[Event], timeline: &str) -> String {
         let _ = write!(out, "<tr><td>{name}</td><td>{}</td></tr>", escape(&value));
     }
     out.push_str("</table>");
+    let node_checks = &summary["node_checks"];
+    if let Some(violations) = node_checks["violations"].as_array() {
+        let status = if violations.is_empty() {
+            "ok"
+        } else {
+            "VIOLATED"
+        };
+        let _ = write!(
+            out,
+            r#"<p id="node-checks">node logs: {status} (votes granted {}, restarts checked {}, terms with a leader {})</p>"#,
+            node_checks["votes_granted"],
+            node_checks["restarts_checked"],
+            node_checks["leader_terms"]
+        );
+        if !violations.is_empty() {
+            out.push_str(r#"<ul class="violations" style="color:#d62728">"#);
+            for v in violations {
+                let _ = write!(out, "<li>{}</li>", escape(v.as_str().unwrap_or("")));
+            }
+            out.push_str("</ul>");
+        }
+    }
     for note in summary["notes"].as_array().into_iter().flatten() {
         let _ = write!(out, "<p>note: {}</p>", escape(note.as_str().unwrap_or("")));
     }
