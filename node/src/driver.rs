@@ -53,6 +53,13 @@ pub enum Input {
     Status {
         reply: oneshot::Sender<NodeStatus>,
     },
+    /// The node is about to stop: a leader first hands leadership to its
+    /// most up-to-date follower (TimeoutNow), so that the cluster does not
+    /// wait out an election timeout. Answered once this node no longer
+    /// leads, or after an election timeout.
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
     Wal(WalEvent),
 }
 
@@ -93,6 +100,9 @@ pub struct Driver {
     /// Confirmed reads waiting for the state machine to reach their index.
     confirmed_reads: BTreeMap<(Index, u64), ()>,
     next_read_ctx: u64,
+    /// A pending shutdown's answer and the ticks left to wait for the
+    /// leadership hand-off.
+    shutdown: Option<(oneshot::Sender<()>, u64)>,
     last_role: Role,
     last_term: Term,
     last_leader: Option<NodeId>,
@@ -125,6 +135,7 @@ pub fn new(
         reads: HashMap::new(),
         confirmed_reads: BTreeMap::new(),
         next_read_ctx: 1,
+        shutdown: None,
         last_role: status.role,
         last_term: status.term,
         last_leader: status.leader,
@@ -148,7 +159,12 @@ impl Driver {
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = ticker.tick() => self.raft.tick(),
+                _ = ticker.tick() => {
+                    self.raft.tick();
+                    if let Some((_, ticks_left)) = self.shutdown.as_mut() {
+                        *ticks_left = ticks_left.saturating_sub(1);
+                    }
+                }
                 input = self.rx.recv() => match input {
                     Some(input) => self.handle(input)?,
                     None => return Ok(()),
@@ -162,6 +178,34 @@ impl Driver {
             }
             self.work_off_ready();
             self.observe_role();
+            self.maybe_finish_shutdown();
+        }
+    }
+
+    fn start_shutdown(&mut self, reply: oneshot::Sender<()>) {
+        match self.raft.best_transferee() {
+            Some(to) => {
+                info!(to, "shutting down: handing leadership over");
+                self.raft.transfer_leadership(to);
+                let ticks = u64::from(self.settings.election_ticks_min);
+                self.shutdown = Some((reply, ticks));
+            }
+            None => {
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    fn maybe_finish_shutdown(&mut self) {
+        let done = match &self.shutdown {
+            Some((_, ticks_left)) => *ticks_left == 0 || self.last_role != Role::Leader,
+            None => false,
+        };
+        if done && let Some((reply, ticks_left)) = self.shutdown.take() {
+            if self.last_role == Role::Leader && ticks_left == 0 {
+                warn!("leadership hand-off did not finish in time; stopping anyway");
+            }
+            let _ = reply.send(());
         }
     }
 
@@ -176,6 +220,7 @@ impl Driver {
                     applied: self.kv.applied_index(),
                 });
             }
+            Input::Shutdown { reply } => self.start_shutdown(reply),
             Input::Wal(WalEvent::Durable(number)) => self.persisted(number),
             Input::Wal(WalEvent::Failed(e)) => {
                 error!(error = %e, "write-ahead log failed; stopping");

@@ -13,6 +13,7 @@ mod wal_writer;
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser;
 use raftkv::proto::{kv_server::KvServer, raft_peer_server::RaftPeerServer};
@@ -25,6 +26,7 @@ use tonic::transport::server::TcpIncoming;
 use tracing::{error, info, warn};
 
 use crate::config::{Args, Settings};
+use crate::driver::{DriverHandle, Input};
 use crate::kv_service::KvService;
 use crate::peer_service::PeerService;
 use crate::transport::{MAX_PEER_MESSAGE_BYTES, Transport};
@@ -142,7 +144,7 @@ async fn serve(settings: Arc<Settings>, raft: Raft, kv: KvStore, wal: Wal) -> Re
     let max_request = settings.max_key_bytes * 2 + settings.max_value_bytes * 2 + (64 << 10);
     let kv_service = KvServer::new(KvService::new(handle.clone(), settings.clone()))
         .max_decoding_message_size(max_request);
-    let peer_service = RaftPeerServer::new(PeerService::new(settings.id, handle))
+    let peer_service = RaftPeerServer::new(PeerService::new(settings.id, handle.clone()))
         .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES);
 
@@ -154,7 +156,7 @@ async fn serve(settings: Arc<Settings>, raft: Raft, kv: KvStore, wal: Wal) -> Re
         .add_service(reflection_alpha)
         .add_service(kv_service)
         .add_service(peer_service)
-        .serve_with_incoming_shutdown(incoming, shutdown_signal());
+        .serve_with_incoming_shutdown(incoming, shutdown_signal(handle));
     tokio::select! {
         result = server => {
             result.map_err(|e| format!("server failed: {e}"))?;
@@ -169,7 +171,17 @@ async fn serve(settings: Arc<Settings>, raft: Raft, kv: KvStore, wal: Wal) -> Re
     }
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or Ctrl-C, once a leader has handed leadership over
+/// (the peer service keeps running meanwhile, so the hand-off can finish).
+async fn shutdown_signal(driver: DriverHandle) {
+    wait_for_signal().await;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    if driver.send(Input::Shutdown { reply: tx }).is_ok() {
+        let _ = tokio::time::timeout(Duration::from_secs(5), rx).await;
+    }
+}
+
+async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = match signal(SignalKind::terminate()) {
         Ok(s) => s,

@@ -117,6 +117,46 @@ fn five_nodes_survive_leader_kill_and_follower_restart() {
 }
 
 #[test]
+fn sigterm_on_the_leader_hands_leadership_over() {
+    run(sigterm_leader());
+}
+
+/// A leader stopped with SIGTERM hands over (TimeoutNow) before it exits:
+/// the cluster has a new leader well before any follower's election timer
+/// could have fired, and the node exits cleanly.
+async fn sigterm_leader() {
+    let mut cluster = Cluster::start(3, &[]);
+    let leader = cluster
+        .wait_leader(&[0, 1, 2], Duration::from_secs(10))
+        .await;
+    let term = status(&cluster.addr(leader)).await.unwrap().term;
+    set(&cluster.addr(leader), 77, 1, "k", b"before")
+        .await
+        .unwrap();
+
+    cluster.signal(leader, Signal::SIGTERM);
+    let signalled = Instant::now();
+    let others: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
+    let new_leader = cluster.wait_leader(&others, Duration::from_secs(10)).await;
+    let elapsed = signalled.elapsed();
+    eprintln!("new leader {elapsed:?} after SIGTERM");
+    assert!(
+        elapsed < Duration::from_millis(ELECTION_MIN_MS),
+        "new leader only after {elapsed:?}: no hand-off"
+    );
+    let new_term = status(&cluster.addr(new_leader)).await.unwrap().term;
+    assert_eq!(new_term, term + 1, "one campaign, started by TimeoutNow");
+
+    let (exit, log) = wait_exit(&mut cluster, leader, Duration::from_secs(10));
+    assert!(exit.success(), "{exit:?}\n{log}");
+    assert!(log.contains("handing leadership over"), "{log}");
+    assert_eq!(
+        get_on_cluster(&cluster, &others, "k").await.as_deref(),
+        Some(&b"before"[..])
+    );
+}
+
+#[test]
 fn paused_leader_is_replaced_and_never_serves_a_stale_read() {
     run(paused_leader());
 }

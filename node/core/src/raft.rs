@@ -262,6 +262,18 @@ impl Raft {
         }
     }
 
+    /// The follower a leader should hand over to: the one with the most of
+    /// the log, preferring one heard from recently. None unless leader.
+    pub fn best_transferee(&self) -> Option<NodeId> {
+        if self.role != Role::Leader {
+            return None;
+        }
+        self.progress
+            .iter()
+            .max_by_key(|&(&id, pr)| (pr.recent_active, pr.match_index, std::cmp::Reverse(id)))
+            .map(|(&id, _)| id)
+    }
+
     pub fn has_ready(&self) -> bool {
         !self.msgs.is_empty()
             || !self.persisted_msgs.is_empty()

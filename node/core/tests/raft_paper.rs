@@ -960,6 +960,27 @@ fn transfer_to_a_lagging_node_waits_for_it_to_catch_up() {
     assert_eq!(c.status(3).role, Role::Leader);
 }
 
+#[test]
+fn best_transferee_is_the_follower_with_the_most_log() {
+    let mut c = Cluster::new(3, full());
+    c.elect(1);
+    assert_eq!(
+        c.raft(2).best_transferee(),
+        None,
+        "only a leader hands over"
+    );
+    // Node 2 misses the next entry; node 3 has it.
+    c.cut.insert((1, 2));
+    c.raft(1).propose(b"x".to_vec()).unwrap();
+    c.settle();
+    assert_eq!(c.raft(1).best_transferee(), Some(3));
+    c.heal();
+    c.cut.insert((1, 3));
+    c.raft(1).propose(b"y".to_vec()).unwrap();
+    c.settle();
+    assert_eq!(c.raft(1).best_transferee(), Some(2));
+}
+
 // ---- ReadIndex -----------------------------------------------------------
 
 #[test]
