@@ -10,6 +10,10 @@
 //! Node ids are `1..=N`. The address node `i` uses to reach node `j` is, by
 //! default, `j`'s listen address; [`Cluster::set_peer_addr`] changes it before
 //! `i` (re)starts, for example to put a per-link proxy in between.
+//!
+//! A node that exits without being told to (not killed by [`Cluster::kill`],
+//! not stopped by [`Cluster::stop_all`]) is a crash; [`Cluster::crashed`]
+//! reports each one once.
 
 #![allow(dead_code)] // Parts of the API are used only by some subcommands.
 
@@ -18,7 +22,7 @@ use std::fs::{self, File, OpenOptions};
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -36,8 +40,10 @@ pub struct ClusterConfig {
     pub nodes: usize,
     /// The `node` executable.
     pub node_bin: PathBuf,
-    /// Node `i` keeps its data in `data_root/node-i`.
+    /// Node `i` keeps its data in `data_root/<data_dir_prefix>i`.
     pub data_root: PathBuf,
+    /// Prefix of the data dir names; `node-` by default.
+    pub data_dir_prefix: String,
     /// Node `i` logs (stdout and stderr, appended across restarts) to
     /// `log_dir/node-i.log`.
     pub log_dir: PathBuf,
@@ -45,8 +51,9 @@ pub struct ClusterConfig {
     pub base_port: Option<u16>,
     /// Extra flags for every node (tunables such as `--election-timeout-min-ms`).
     pub extra_args: Vec<String>,
-    /// `RUST_LOG` for the nodes; `None` inherits the harness's environment.
-    pub rust_log: Option<String>,
+    /// Environment variables set for every node, on top of the ones the
+    /// harness itself runs with.
+    pub env: Vec<(String, String)>,
 }
 
 impl ClusterConfig {
@@ -56,10 +63,11 @@ impl ClusterConfig {
             nodes,
             node_bin,
             data_root: dir.to_path_buf(),
+            data_dir_prefix: "node-".into(),
             log_dir: dir.to_path_buf(),
             base_port: None,
             extra_args: Vec::new(),
-            rust_log: None,
+            env: Vec::new(),
         }
     }
 }
@@ -80,6 +88,9 @@ struct NodeProc {
     log_path: PathBuf,
     child: Option<Child>,
     paused: bool,
+    /// The harness asked the process to exit (SIGTERM), so its exit is no
+    /// crash.
+    stopping: bool,
 }
 
 /// A running (or partly running) local cluster. See the module docs.
@@ -88,6 +99,8 @@ pub struct Cluster {
     nodes: Vec<NodeProc>,
     /// (from, to) -> address `from` uses for `to`, when not the listen address.
     peer_addrs: BTreeMap<(NodeId, NodeId), String>,
+    /// Crashes not yet returned by [`Cluster::crashed`].
+    crashes: Vec<(NodeId, ExitStatus)>,
     spawner: Spawner,
 }
 
@@ -159,10 +172,13 @@ impl Cluster {
                 NodeProc {
                     id,
                     listen,
-                    data_dir: config.data_root.join(format!("node-{id}")),
+                    data_dir: config
+                        .data_root
+                        .join(format!("{}{id}", config.data_dir_prefix)),
                     log_path: config.log_dir.join(format!("node-{id}.log")),
                     child: None,
                     paused: false,
+                    stopping: false,
                 }
             })
             .collect();
@@ -170,6 +186,7 @@ impl Cluster {
             config,
             nodes,
             peer_addrs: BTreeMap::new(),
+            crashes: Vec::new(),
             spawner: Spawner::new(),
         })
     }
@@ -201,6 +218,11 @@ impl Cluster {
     /// Where node `id` listens (clients connect here).
     pub fn listen_addr(&self, id: NodeId) -> SocketAddr {
         self.node(id).expect("valid node id").listen
+    }
+
+    /// Listen addresses of all nodes by id.
+    pub fn listen_addrs(&self) -> BTreeMap<NodeId, SocketAddr> {
+        self.nodes.iter().map(|n| (n.id, n.listen)).collect()
     }
 
     /// Listen addresses of all nodes, as `host:port` strings, in id order.
@@ -274,7 +296,7 @@ impl Cluster {
             return Err(format!("node {id} is already running"));
         }
         let args = self.command_line(id);
-        let rust_log = self.config.rust_log.clone();
+        let env = self.config.env.clone();
         let node = self.node(id)?;
         let log = OpenOptions::new()
             .create(true)
@@ -284,10 +306,16 @@ impl Cluster {
         let log_err = log
             .try_clone()
             .map_err(|e| format!("cannot open {}: {e}", node.log_path.display()))?;
-        let child = self.spawner.spawn(args, rust_log, log, log_err)?;
+        let child = self.spawner.spawn(args, env, log, log_err).map_err(|e| {
+            format!(
+                "cannot start node {id} ({}): {e}",
+                self.config.node_bin.display()
+            )
+        })?;
         let node = self.node_mut(id)?;
         node.child = Some(child);
         node.paused = false;
+        node.stopping = false;
         Ok(())
     }
 
@@ -297,18 +325,21 @@ impl Cluster {
     }
 
     /// Whether node `id` runs, is paused or is down. Reaps a node that exited
-    /// by itself.
+    /// by itself, and notes the crash for [`Cluster::crashed`].
     pub fn state(&mut self, id: NodeId) -> NodeState {
         let Ok(node) = self.node_mut(id) else {
             return NodeState::Down;
         };
-        let exited = match node.child.as_mut() {
+        let exit = match node.child.as_mut() {
             None => return NodeState::Down,
-            Some(child) => matches!(child.try_wait(), Ok(Some(_))),
+            Some(child) => child.try_wait().ok().flatten(),
         };
-        if exited {
+        if let Some(status) = exit {
             node.child = None;
             node.paused = false;
+            if !node.stopping {
+                self.crashes.push((id, status));
+            }
             return NodeState::Down;
         }
         if node.paused {
@@ -347,6 +378,27 @@ impl Cluster {
         self.start(id)
     }
 
+    /// Nodes that exited on their own since the last call, with how they
+    /// exited, in the order they were noticed. A crashed node stays down.
+    pub fn crashed(&mut self) -> Vec<(NodeId, ExitStatus)> {
+        for id in self.ids() {
+            self.state(id);
+        }
+        std::mem::take(&mut self.crashes)
+    }
+
+    /// SIGCONTs every paused node and starts every node that is down.
+    pub fn heal(&mut self) -> Result<(), String> {
+        for id in self.ids() {
+            match self.state(id) {
+                NodeState::Paused => self.resume(id)?,
+                NodeState::Down => self.start(id)?,
+                NodeState::Running => {}
+            }
+        }
+        Ok(())
+    }
+
     /// SIGSTOPs node `id`.
     pub fn pause(&mut self, id: NodeId) -> Result<(), String> {
         self.signal(id, Signal::SIGSTOP)?;
@@ -369,6 +421,9 @@ impl Cluster {
                 let _ = self.signal(id, Signal::SIGCONT);
             }
             if self.state(id) != NodeState::Down {
+                if let Ok(node) = self.node_mut(id) {
+                    node.stopping = true;
+                }
                 let _ = self.signal(id, Signal::SIGTERM);
             }
         }
@@ -523,10 +578,10 @@ struct Spawner {
 
 struct SpawnRequest {
     args: Vec<String>,
-    rust_log: Option<String>,
+    env: Vec<(String, String)>,
     stdout: File,
     stderr: File,
-    reply: mpsc::Sender<Result<Child, String>>,
+    reply: mpsc::Sender<std::io::Result<Child>>,
 }
 
 impl Spawner {
@@ -536,12 +591,8 @@ impl Spawner {
             .name("node-spawner".into())
             .spawn(move || {
                 for request in rx {
-                    let result = spawn_node(
-                        &request.args,
-                        request.rust_log.as_deref(),
-                        request.stdout,
-                        request.stderr,
-                    );
+                    let result =
+                        spawn_node(&request.args, &request.env, request.stdout, request.stderr);
                     let _ = request.reply.send(result);
                 }
             })
@@ -555,25 +606,24 @@ impl Spawner {
     fn spawn(
         &self,
         args: Vec<String>,
-        rust_log: Option<String>,
+        env: Vec<(String, String)>,
         stdout: File,
         stderr: File,
-    ) -> Result<Child, String> {
+    ) -> std::io::Result<Child> {
+        let gone = || std::io::Error::other("the node-spawner thread is gone");
         let (reply, result) = mpsc::channel();
         self.requests
             .as_ref()
             .expect("spawner alive")
             .send(SpawnRequest {
                 args,
-                rust_log,
+                env,
                 stdout,
                 stderr,
                 reply,
             })
-            .map_err(|_| "the node-spawner thread is gone".to_string())?;
-        result
-            .recv()
-            .map_err(|_| "the node-spawner thread is gone".to_string())?
+            .map_err(|_| gone())?;
+        result.recv().map_err(|_| gone())?
     }
 }
 
@@ -588,29 +638,25 @@ impl Drop for Spawner {
 
 fn spawn_node(
     args: &[String],
-    rust_log: Option<&str>,
+    env: &[(String, String)],
     stdout: File,
     stderr: File,
-) -> Result<Child, String> {
+) -> std::io::Result<Child> {
     let mut command = Command::new(&args[0]);
     command
         .args(&args[1..])
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr)
         .process_group(0);
-    if let Some(filter) = rust_log {
-        command.env("RUST_LOG", filter);
-    }
     // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
     unsafe {
         command.pre_exec(|| {
             nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
         });
     }
-    command
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", args[0]))
+    command.spawn()
 }
 
 #[cfg(test)]
@@ -700,8 +746,49 @@ mod tests {
         }
     }
 
+    #[test]
+    fn crashes_are_reported_once_and_kills_and_stops_are_not_crashes() {
+        // Node 1 exits at once with status 7; the others sleep.
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("fake-node");
+        fs::write(
+            &script,
+            "#!/bin/sh\necho \"FOO=$FOO\"\n[ \"$2\" = 1 ] && exit 7\nexec sleep 30\n",
+        )
+        .unwrap();
+        fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let mut config = ClusterConfig::new(3, script, dir.path());
+        config.data_dir_prefix = "n".into();
+        config.env = vec![("FOO".into(), "bar".into())];
+        let mut c = Cluster::new(config).unwrap();
+        assert_eq!(c.data_dir(2), dir.path().join("n2"));
+        c.start_all().unwrap();
+        let mut crashes = Vec::new();
+        assert!(eventually(|| {
+            crashes.extend(c.crashed());
+            !crashes.is_empty()
+        }));
+        assert_eq!(crashes.len(), 1, "{crashes:?}");
+        assert_eq!(crashes[0].0, 1);
+        assert_eq!(crashes[0].1.code(), Some(7));
+        assert!(c.crashed().is_empty(), "reported once");
+        assert_eq!(c.state(1), NodeState::Down);
+        let log = fs::read_to_string(c.log_path(1)).unwrap();
+        assert!(log.contains("FOO=bar"), "{log}");
+
+        c.kill(2).unwrap();
+        c.pause(3).unwrap();
+        assert!(c.crashed().is_empty(), "a kill is no crash");
+        c.heal().unwrap();
+        assert_eq!(c.state(2), NodeState::Running);
+        assert_eq!(c.state(3), NodeState::Running);
+        assert!(eventually(|| c.crashed().iter().any(|&(id, _)| id == 1)));
+        c.stop_all(Duration::from_secs(2));
+        assert!(c.crashed().is_empty(), "a stop is no crash");
+    }
+
     /// Signals are delivered asynchronously: poll for up to 2 s.
-    fn eventually(cond: impl Fn() -> bool) -> bool {
+    fn eventually(mut cond: impl FnMut() -> bool) -> bool {
         let deadline = Instant::now() + Duration::from_secs(2);
         while Instant::now() < deadline {
             if cond() {

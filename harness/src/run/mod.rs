@@ -25,7 +25,6 @@ use serde_json::json;
 pub mod backend;
 pub mod nemesis;
 pub mod node_logs;
-pub mod nodes;
 pub mod progress;
 pub mod proxy;
 pub mod recorder;
@@ -33,9 +32,9 @@ pub mod report;
 pub mod summary;
 pub mod workload;
 
+use crate::cluster::{Cluster, ClusterConfig, NodeState};
 use backend::ClusterBackend;
 use nemesis::{Fault, FaultKind, Planner};
-use nodes::Nodes;
 use proxy::Proxies;
 use recorder::{EventType, NEMESIS, Recorder};
 use workload::{Counters, Mix, WorkloadConfig};
@@ -197,7 +196,7 @@ fn run_main(args: Args) -> Result<u8, HarnessError> {
         .enable_all()
         .build()?;
     let result = runtime.block_on(async {
-        let nodes = Arc::new(Mutex::new(Nodes::plan(&node_bin, args.nodes, &dir)?));
+        let nodes = Arc::new(Mutex::new(plan_nodes(&args, node_bin, &dir)?));
         let interrupted = Arc::new(AtomicBool::new(false));
         let outcome = tokio::select! {
             r = run(&args, &config, kinds, &dir, nodes.clone()) => r,
@@ -207,12 +206,25 @@ fn run_main(args: Args) -> Result<u8, HarnessError> {
             }
         };
         // Whatever happened, no node outlives the run.
-        nodes.lock().unwrap_or_else(|p| p.into_inner()).stop_all();
+        nodes.lock().unwrap_or_else(|p| p.into_inner()).kill_all();
         outcome
     });
     runtime.shutdown_timeout(Duration::from_secs(2));
     let verdict = result?;
     Ok(verdict)
+}
+
+/// The run's nodes, not started yet: the proxies need their addresses first.
+/// Data dirs are `<run dir>/n<id>`, logs `<run dir>/node-<id>.log`.
+fn plan_nodes(args: &Args, node_bin: PathBuf, dir: &Path) -> Result<Cluster, HarnessError> {
+    let mut config = ClusterConfig::new(args.nodes as usize, node_bin, dir);
+    config.data_dir_prefix = "n".into();
+    config.extra_args = args.node_args.clone();
+    config.env = vec![("NO_COLOR".into(), "1".into())];
+    if std::env::var_os("RUST_LOG").is_none() {
+        config.env.push(("RUST_LOG".into(), "info".into()));
+    }
+    Cluster::new(config).map_err(HarnessError)
 }
 
 async fn shutdown_signal() {
@@ -298,20 +310,26 @@ async fn run(
     config: &WorkloadConfig,
     kinds: Vec<FaultKind>,
     dir: &Path,
-    nodes: Arc<Mutex<Nodes>>,
+    nodes: Arc<Mutex<Cluster>>,
 ) -> Result<u8, HarnessError> {
     let started = Instant::now();
     let mut timings = Timings::default();
     let (seed, concurrency) = (config.seed, config.concurrency);
 
-    // Nodes behind proxies.
-    let addrs = nodes.lock().unwrap().addrs();
+    // Nodes behind proxies: node i reaches node j through the proxy (i, j).
+    let addrs = nodes.lock().unwrap().listen_addrs();
     let proxies = Arc::new(Proxies::start(&addrs).await?);
-    nodes
-        .lock()
-        .unwrap()
-        .start_all(&proxies, &args.node_args)
-        .map_err(HarnessError)?;
+    {
+        let mut nodes = nodes.lock().unwrap();
+        for &from in addrs.keys() {
+            for &to in addrs.keys() {
+                if let Some(proxy) = proxies.address(from, to) {
+                    nodes.set_peer_addr(from, to, proxy.to_string());
+                }
+            }
+        }
+        nodes.start_all().map_err(HarnessError)?;
+    }
     let backend = Arc::new(
         ClusterBackend::connect(&addrs, args.op_timeout)
             .await
@@ -364,11 +382,14 @@ async fn run(
     *live.phase.lock().unwrap() = "recovering".into();
     let recovery_start = Instant::now();
     proxies.heal();
-    let crashes = {
+    let crashes: Vec<(u64, String)> = {
         let mut nodes = nodes.lock().unwrap();
         let crashes = nodes.crashed();
         nodes.heal().map_err(HarnessError)?;
         crashes
+            .into_iter()
+            .map(|(id, status)| (id, status.to_string()))
+            .collect()
     };
     for (id, status) in &crashes {
         rec.record(
@@ -407,7 +428,7 @@ async fn run(
     leader_watch.abort();
     progress.finish();
     rec.flush()?;
-    nodes.lock().unwrap().stop_all();
+    nodes.lock().unwrap().kill_all();
     drop(proxies);
 
     // Check.
@@ -487,7 +508,7 @@ pub struct NemesisReport {
 #[allow(clippy::too_many_arguments)]
 async fn nemesis_loop(
     mut planner: Planner,
-    nodes: Arc<Mutex<Nodes>>,
+    nodes: Arc<Mutex<Cluster>>,
     proxies: Arc<Proxies>,
     backend: Arc<ClusterBackend>,
     rec: Arc<Recorder>,
@@ -538,7 +559,8 @@ async fn nemesis_loop(
     })
 }
 
-fn apply(fault: &Fault, nodes: &Mutex<Nodes>, proxies: &Proxies) -> Result<(), HarnessError> {
+/// Starts `fault`. A node that is already down (it crashed) is left alone.
+fn apply(fault: &Fault, nodes: &Mutex<Cluster>, proxies: &Proxies) -> Result<(), HarnessError> {
     match fault {
         Fault::Kill { nodes: ids, .. } => {
             let mut nodes = nodes.lock().unwrap();
@@ -549,7 +571,9 @@ fn apply(fault: &Fault, nodes: &Mutex<Nodes>, proxies: &Proxies) -> Result<(), H
         Fault::Pause { nodes: ids, .. } => {
             let mut nodes = nodes.lock().unwrap();
             for &id in ids {
-                nodes.pause(id).map_err(HarnessError)?;
+                if nodes.state(id) == NodeState::Running {
+                    nodes.pause(id).map_err(HarnessError)?;
+                }
             }
         }
         Fault::Partition { cut, .. } => proxies.set_cut(cut),
@@ -557,18 +581,24 @@ fn apply(fault: &Fault, nodes: &Mutex<Nodes>, proxies: &Proxies) -> Result<(), H
     Ok(())
 }
 
-fn heal(fault: &Fault, nodes: &Mutex<Nodes>, proxies: &Proxies) -> Result<(), HarnessError> {
+/// Ends `fault`: killed nodes start again on their data dirs and ports,
+/// paused ones continue.
+fn heal(fault: &Fault, nodes: &Mutex<Cluster>, proxies: &Proxies) -> Result<(), HarnessError> {
     match fault {
         Fault::Kill { nodes: ids, .. } => {
             let mut nodes = nodes.lock().unwrap();
             for &id in ids {
-                nodes.restart(id).map_err(HarnessError)?;
+                if nodes.state(id) == NodeState::Down {
+                    nodes.start(id).map_err(HarnessError)?;
+                }
             }
         }
         Fault::Pause { nodes: ids, .. } => {
             let mut nodes = nodes.lock().unwrap();
             for &id in ids {
-                nodes.resume(id).map_err(HarnessError)?;
+                if nodes.state(id) == NodeState::Paused {
+                    nodes.resume(id).map_err(HarnessError)?;
+                }
             }
         }
         Fault::Partition { .. } => proxies.heal(),
