@@ -22,6 +22,13 @@ pub trait SeqModel {
     fn read_only(&self, _op: usize) -> bool {
         false
     }
+    /// Ops with the same `Some(key)` have the same effect on every state
+    /// (same function, same arguments). Of identical ops that never returned
+    /// (info), the search tries them only in call order: exchanging two of
+    /// them in a linearization gives another linearization.
+    fn effect_key(&self, _op: usize) -> Option<u128> {
+        None
+    }
 }
 
 /// An operation's real-time interval (ranks, not nanoseconds). `ret: None`
@@ -260,6 +267,23 @@ impl<S: Eq> Memo<S> {
 
 /// Searches for a linearization of the partition's ops. With `explain`, a
 /// failure carries the deepest linearizable prefix found.
+/// For each op that never returned, the identical such op called just
+/// before it (NIL if none).
+fn pending_twins<M: SeqModel>(model: &M, ops: &[Interval]) -> Vec<u32> {
+    let mut order: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].ret.is_none()).collect();
+    order.sort_by_key(|&i| (ops[i].call, i));
+    let mut last: HashMap<u128, u32, FxBuild> = HashMap::default();
+    let mut twin = vec![NIL; ops.len()];
+    for i in order {
+        if let Some(key) = model.effect_key(i)
+            && let Some(before) = last.insert(key, i as u32)
+        {
+            twin[i] = before;
+        }
+    }
+    twin
+}
+
 pub fn search<M: SeqModel>(
     model: &mut M,
     ops: &[Interval],
@@ -323,6 +347,7 @@ pub fn search<M: SeqModel>(
     };
 
     let read_only: Vec<bool> = (0..n).map(|i| model.read_only(i)).collect();
+    let twin_before = pending_twins(model, ops);
     // Each level is scanned twice: first for reads that fit (forced moves),
     // then for the other ops (choices).
     let mut reads_phase = true;
@@ -346,6 +371,13 @@ pub fn search<M: SeqModel>(
         if is_call[c] {
             let op = op_of[c] as usize;
             if read_only[op] != reads_phase {
+                cur = next[c];
+                continue;
+            }
+            let twin = twin_before[op];
+            if twin != NIL && bits[twin as usize / 64] & (1 << (twin % 64)) == 0 {
+                // An identical pending op called earlier is not linearized
+                // yet: trying this one first would only repeat its choices.
                 cur = next[c];
                 continue;
             }

@@ -316,3 +316,25 @@ fn long_single_key_histories_use_fingerprinted_memo() {
             + 1
     );
 }
+
+#[test]
+fn two_identical_info_writes_can_both_take_effect() {
+    // Reads see "a" before and after the write of "b": both pending writes
+    // of "a" must take effect, one on each side of it.
+    let mut rows = vec![
+        (10, 0, "invoke", "set", "x", "\"a\""),
+        (11, 1, "invoke", "set", "x", "\"a\""),
+        (20, 2, "invoke", "get", "x", "null"),
+        (30, 2, "ok", "get", "x", "\"a\""),
+        (40, 3, "invoke", "set", "x", "\"b\""),
+        (50, 3, "ok", "set", "x", "\"b\""),
+        (60, 4, "invoke", "get", "x", "null"),
+        (70, 4, "ok", "get", "x", "\"a\""),
+        (80, 0, "info", "set", "x", "\"a\""),
+        (81, 1, "info", "set", "x", "\"a\""),
+    ];
+    assert_eq!(verdict(&rows), Verdict::Linearizable);
+    // With only one of them, the second read of "a" is stale.
+    rows.retain(|r| r.1 != 1);
+    assert_eq!(verdict(&rows), Verdict::NotLinearizable);
+}

@@ -9,7 +9,7 @@ use raftkv_checker::{
 /// Applies one random perturbation; returns what it did.
 fn perturb(events: &mut Vec<Event>, rng: &mut Rng) -> &'static str {
     let n = events.len();
-    match rng.below(6) {
+    match rng.below(7) {
         0 => {
             // Stretch an op: invoke earlier.
             let i = rng.below(n as u64) as usize;
@@ -71,6 +71,30 @@ fn perturb(events: &mut Vec<Event>, rng: &mut Rng) -> &'static str {
                 events[i].value = older[rng.below(older.len() as u64) as usize].clone();
             }
             "read-stale"
+        }
+        6 => {
+            // A set writes the same value as another set of its key (on its
+            // invoke and its completion), so identical pending writes occur.
+            let sets: Vec<usize> = (0..n)
+                .filter(|&i| events[i].kind == EventType::Invoke && events[i].f == "set")
+                .collect();
+            if sets.len() >= 2 {
+                let a = sets[rng.below(sets.len() as u64) as usize];
+                let b = sets[rng.below(sets.len() as u64) as usize];
+                if a != b && events[a].key == events[b].key {
+                    let (value, process) = (events[a].value.clone(), events[b].process.clone());
+                    for e in events[b..]
+                        .iter_mut()
+                        .filter(|e| e.process == process)
+                        .take(2)
+                    {
+                        if e.f == "set" {
+                            e.value = value.clone();
+                        }
+                    }
+                }
+            }
+            "same-value"
         }
         _ => {
             // An acknowledged write is reported as failed.

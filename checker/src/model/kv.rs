@@ -55,6 +55,16 @@ impl SeqModel for KvModel {
         }
     }
 
+    fn effect_key(&self, op: usize) -> Option<u128> {
+        let (tag, a, b) = match self.ops[op] {
+            KvOp::Set(v) => (0u128, v, 0),
+            KvOp::Get(v) => (1, v, 0),
+            KvOp::Cas { expected, new } => (2, expected, new),
+            KvOp::Append(v) => (3, v, 0),
+        };
+        Some(tag << 64 | u128::from(a) << 32 | u128::from(b))
+    }
+
     fn read_only(&self, op: usize) -> bool {
         match self.ops[op] {
             KvOp::Get(_) => true,
