@@ -63,3 +63,22 @@ fn main() -> ExitCode {
         Command::Check(args) => check::main(args),
     }
 }
+
+/// Runs a subcommand's async body on a fresh runtime: exit 0 on success, 1
+/// with the error on stderr otherwise, 3 if no runtime can be started.
+fn run_to_exit_code(body: impl std::future::Future<Output = Result<(), String>>) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    match runtime.block_on(body) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -10,6 +10,7 @@ use raftkv::client::{Client, ClientOptions};
 use rand::{Rng, SeedableRng};
 
 use crate::cluster::{Cluster, ClusterConfig, find_node_bin};
+use crate::run::parse_duration;
 
 mod etcd;
 
@@ -78,45 +79,8 @@ pub struct Args {
     json: bool,
 }
 
-/// Parses `10s`, `250ms`, `2m`, `1.5s` or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let (number, scale) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = t.strip_suffix('m') {
-        (n, 60.0)
-    } else if let Some(n) = t.strip_suffix('h') {
-        (n, 3600.0)
-    } else {
-        (t, 1.0)
-    };
-    let value: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration (examples: 10s, 500ms, 2m)"))?;
-    if !(value >= 0.0 && value.is_finite()) {
-        return Err(format!("{text:?} is not a non-negative duration"));
-    }
-    Ok(Duration::from_secs_f64(value * scale))
-}
-
 pub fn main(args: Args) -> ExitCode {
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(3);
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    crate::run_to_exit_code(run(args))
 }
 
 /// Measured figures of one run.
@@ -360,26 +324,5 @@ fn print_report(args: &Args, r: &Report) {
             r.ms(0.999),
             r.latency_us.max() as f64 / 1000.0
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_duration;
-    use std::time::Duration;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert!(
-            parse_duration("ten")
-                .unwrap_err()
-                .contains("not a duration")
-        );
-        assert!(parse_duration("-1s").is_err());
     }
 }
