@@ -29,6 +29,9 @@ pub trait SeqModel {
     fn effect_key(&self, _op: usize) -> Option<u128> {
         None
     }
+    /// Called before an explaining search: undoes simplifications that
+    /// would hide values from the explanation.
+    fn prepare_explanation(&mut self) {}
 }
 
 /// An operation's real-time interval (ranks, not nanoseconds). `ret: None`

@@ -26,6 +26,12 @@ pub struct KvModel {
     pub ops: Vec<KvOp>,
     pub values: Interner,
     pub initial: u32,
+    /// The value id that stands for every written value no op observes
+    /// (see [`merge_unobserved_values`]).
+    pub unobserved: Option<u32>,
+    /// The ops as they were before that merge (empty if nothing merged),
+    /// for explanations, which show the real values.
+    pub unmerged_ops: Vec<KvOp>,
 }
 
 impl SeqModel for KvModel {
@@ -73,7 +79,17 @@ impl SeqModel for KvModel {
         }
     }
 
+    fn prepare_explanation(&mut self) {
+        if !self.unmerged_ops.is_empty() {
+            self.ops = std::mem::take(&mut self.unmerged_ops);
+            self.unobserved = None;
+        }
+    }
+
     fn show_state(&self, state: &u32) -> String {
+        if Some(*state) == self.unobserved {
+            return "a value no read observes".to_string();
+        }
         match self.values.val(*state) {
             Val::Nil => "absent".to_string(),
             v => v.to_string(),
@@ -109,6 +125,8 @@ pub fn partitions(history: &History, initial: &Val) -> Result<Vec<Box<dyn Job>>,
                     ops: Vec::new(),
                     values,
                     initial,
+                    unobserved: None,
+                    unmerged_ops: Vec::new(),
                 },
             });
             parts.len() - 1
@@ -135,10 +153,50 @@ pub fn partitions(history: &History, initial: &Val) -> Result<Vec<Box<dyn Job>>,
     Ok(parts
         .into_iter()
         .map(|mut p| {
-            prune_unobserved_info_writes(&mut p);
+            simplify(&mut p);
             Box::new(p) as Box<dyn Job>
         })
         .collect())
+}
+
+/// Simplifies a partition before the search; the verdict is unchanged.
+pub fn simplify(p: &mut Partition<KvModel>) {
+    prune_unobserved_info_writes(p);
+    merge_unobserved_values(p);
+}
+
+/// Gives every written value that no op observes (no ok read returns it, no
+/// cas expects it) one shared id. The model only ever compares the state
+/// with observed values, so states holding such values behave alike; merged,
+/// the search's memo treats them as one, which collapses the orders of
+/// concurrent writes nobody read. Partitions with appends are left alone.
+pub fn merge_unobserved_values(p: &mut Partition<KvModel>) {
+    let model = &mut p.model;
+    if model.ops.iter().any(|o| matches!(o, KvOp::Append(_))) {
+        return;
+    }
+    let mut observed = vec![false; model.values.len()];
+    for o in &model.ops {
+        if let KvOp::Get(v) | KvOp::Cas { expected: v, .. } = *o {
+            observed[v as usize] = true;
+        }
+    }
+    let unobserved = model.values.len() as u32;
+    let unmerged_ops = model.ops.clone();
+    let mut merged = false;
+    for o in &mut model.ops {
+        if let KvOp::Set(v) | KvOp::Cas { new: v, .. } = o
+            && !observed[*v as usize]
+        {
+            *v = unobserved;
+            merged = true;
+        }
+    }
+    if merged {
+        model.values.push_anonymous();
+        model.unobserved = Some(unobserved);
+        model.unmerged_ops = unmerged_ops;
+    }
 }
 
 /// Simplifies info writes (set, cas) using what reads observed, before the

@@ -114,6 +114,9 @@ impl<M: SeqModel + Send> Job for Partition<M> {
         &self.op_ids
     }
     fn run(&mut self, ctl: &Control, explain: bool) -> SearchResult {
+        if explain {
+            self.model.prepare_explanation();
+        }
         search::search(&mut self.model, &self.intervals, ctl, explain)
     }
 }
@@ -150,6 +153,12 @@ impl Interner {
     /// Number of distinct values interned so far.
     pub fn len(&self) -> usize {
         self.vals.len()
+    }
+
+    /// Takes the next id for a value that no lookup returns (shown as nil).
+    pub fn push_anonymous(&mut self) -> u32 {
+        self.vals.push(Val::Nil);
+        self.vals.len() as u32 - 1
     }
 
     pub fn is_empty(&self) -> bool {

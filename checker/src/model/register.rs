@@ -21,6 +21,8 @@ pub fn partitions(history: &History, initial: &Val) -> Result<Vec<Box<dyn Job>>,
             ops: Vec::new(),
             values,
             initial,
+            unobserved: None,
+            unmerged_ops: Vec::new(),
         },
     };
     for op in checked_ops(history) {
@@ -46,6 +48,6 @@ pub fn partitions(history: &History, initial: &Val) -> Result<Vec<Box<dyn Job>>,
         part.op_ids.push(op.id);
         part.intervals.push(interval(op));
     }
-    super::kv::prune_unobserved_info_writes(&mut part);
+    super::kv::simplify(&mut part);
     Ok(vec![Box::new(part)])
 }
