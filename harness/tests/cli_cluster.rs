@@ -30,6 +30,10 @@ fn sigterm_stops_the_cluster_and_every_node() {
     for &pid in &cluster.node_pids {
         assert!(!alive(pid), "node pid {pid} left behind");
     }
+    // Node logs written to files are plain text, without colour codes.
+    let log = std::fs::read_to_string(cluster.dir.path().join("node-1.log")).unwrap();
+    assert!(log.contains("serving"), "{log}");
+    assert!(!log.contains('\x1b'), "colour codes in the log file: {log}");
 }
 
 #[test]
