@@ -1,6 +1,7 @@
-//! `harness check RUN_DIR`: re-checks the history of a stored run (and the
-//! nodes' logs, see [`crate::run::node_logs`]), prints the verdict and rewrites the run's `report.html` and the verdict fields of
-//! its `summary.json`. Exit codes as for `harness run`.
+//! `harness check RUN_DIR`: re-checks the history of a stored run and the
+//! nodes' logs ([`crate::run::node_logs`]), prints the verdict and rewrites
+//! the run's `report.html` and the verdict fields of its `summary.json`.
+//! Exit codes as for `harness run`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,26 +47,23 @@ fn check(args: &Args) -> Result<u8, String> {
     let start = Instant::now();
     let outcome = raftkv_checker::check_file(&history, &options).map_err(|e| e.to_string())?;
     let check_s = start.elapsed().as_secs_f64();
-    let node_checks = node_logs::check_run_dir(&args.run_dir)?;
-    let exit_code = node_logs::combined_exit_code(outcome.exit_code(), &node_checks);
     println!("{}", outcome.summary());
+    let summary_path = args.run_dir.join("summary.json");
+    let mut summary: serde_json::Value = match std::fs::read_to_string(&summary_path) {
+        Ok(text) => {
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", summary_path.display()))?
+        }
+        Err(_) => serde_json::json!({ "config": {}, "throughput": {}, "latency": { "all": {} } }),
+    };
+    summary["verdict"] = outcome.verdict.as_str().into();
+    summary["check"] = outcome.to_json();
+    summary["timings"]["check_s"] = check_s.into();
+    let (node_checks, exit_code) =
+        node_logs::check_into_summary(&args.run_dir, outcome.exit_code(), &mut summary)?;
     println!("{}", node_checks.summary());
     println!("checked in {check_s:.2} s");
     if !args.no_write {
         let events = recorder::read_history(&history)?;
-        let summary_path = args.run_dir.join("summary.json");
-        let mut summary: serde_json::Value = match std::fs::read_to_string(&summary_path) {
-            Ok(text) => serde_json::from_str(&text)
-                .map_err(|e| format!("{}: {e}", summary_path.display()))?,
-            Err(_) => {
-                serde_json::json!({ "config": {}, "throughput": {}, "latency": { "all": {} } })
-            }
-        };
-        summary["verdict"] = outcome.verdict.as_str().into();
-        summary["exit_code"] = exit_code.into();
-        summary["node_checks"] = node_checks.to_json();
-        summary["check"] = outcome.to_json();
-        summary["timings"]["check_s"] = check_s.into();
         crate::run::summary::write(&args.run_dir, &summary).map_err(|e| e.to_string())?;
         report::write(&args.run_dir, &summary, &events, &outcome).map_err(|e| e.to_string())?;
     }

@@ -181,22 +181,21 @@ pub fn merge_unobserved_values(p: &mut Partition<KvModel>) {
             observed[v as usize] = true;
         }
     }
-    let unobserved = model.values.len() as u32;
-    let unmerged_ops = model.ops.clone();
-    let mut merged = false;
+    let unobserved_write =
+        |o: &KvOp| matches!(*o, KvOp::Set(v) | KvOp::Cas { new: v, .. } if !observed[v as usize]);
+    if !model.ops.iter().any(unobserved_write) {
+        return;
+    }
+    model.unmerged_ops = model.ops.clone();
+    let unobserved = model.values.push_anonymous();
     for o in &mut model.ops {
         if let KvOp::Set(v) | KvOp::Cas { new: v, .. } = o
             && !observed[*v as usize]
         {
             *v = unobserved;
-            merged = true;
         }
     }
-    if merged {
-        model.values.push_anonymous();
-        model.unobserved = Some(unobserved);
-        model.unmerged_ops = unmerged_ops;
-    }
+    model.unobserved = Some(unobserved);
 }
 
 /// Simplifies info writes (set, cas) using what reads observed, before the

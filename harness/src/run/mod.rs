@@ -220,7 +220,6 @@ fn plan_nodes(args: &Args, node_bin: PathBuf, dir: &Path) -> Result<Cluster, Har
     let mut config = ClusterConfig::new(args.nodes as usize, node_bin, dir);
     config.data_dir_prefix = "n".into();
     config.extra_args = args.node_args.clone();
-    config.env = vec![("NO_COLOR".into(), "1".into())];
     if std::env::var_os("RUST_LOG").is_none() {
         config.env.push(("RUST_LOG".into(), "info".into()));
     }
@@ -462,7 +461,7 @@ async fn run(
     for (id, status) in &crashes {
         notes.push(format!("node {id} exited on its own ({status})"));
     }
-    let summary = summary::build(
+    let mut summary = summary::build(
         &summary::RunInfo {
             args,
             seed,
@@ -477,11 +476,9 @@ async fn run(
         &events,
         &outcome,
     );
-    let mut summary = summary;
-    let node_checks = node_logs::check_run_dir(dir).map_err(HarnessError)?;
-    let exit_code = node_logs::combined_exit_code(outcome.exit_code(), &node_checks);
-    summary["node_checks"] = node_checks.to_json();
-    summary["exit_code"] = exit_code.into();
+    let (node_checks, exit_code) =
+        node_logs::check_into_summary(dir, outcome.exit_code(), &mut summary)
+            .map_err(HarnessError)?;
     summary::write(dir, &summary)?;
     report::write(dir, &summary, &events, &outcome)?;
     println!("{}", summary::human(&summary, &outcome));

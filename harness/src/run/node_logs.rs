@@ -68,6 +68,21 @@ pub fn combined_exit_code(history_exit_code: i32, report: &NodeLogReport) -> u8 
     }
 }
 
+/// Checks the node logs of a run directory and records the result in its
+/// summary (`node_checks`, and `exit_code` combined with the history's).
+/// Returns the report and that exit code.
+pub fn check_into_summary(
+    dir: &Path,
+    history_exit_code: i32,
+    summary: &mut Value,
+) -> Result<(NodeLogReport, u8), String> {
+    let report = check_run_dir(dir)?;
+    let exit_code = combined_exit_code(history_exit_code, &report);
+    summary["node_checks"] = report.to_json();
+    summary["exit_code"] = exit_code.into();
+    Ok((report, exit_code))
+}
+
 /// Reads every `node-<id>.log` in a run directory.
 pub fn check_run_dir(dir: &Path) -> Result<NodeLogReport, String> {
     let mut logs = Vec::new();
@@ -102,6 +117,13 @@ pub fn check_logs<'a>(logs: impl IntoIterator<Item = (u64, &'a str, &'a str)>) -
         let mut granted: Option<(u64, u64, usize)> = None;
         for (n, line) in text.lines().enumerate() {
             let line_no = n + 1;
+            let plain;
+            let line = if line.contains('\x1b') {
+                plain = strip_colour(line);
+                plain.as_str()
+            } else {
+                line
+            };
             if line.contains(" vote granted ") {
                 let (Some(term), Some(candidate)) =
                     (field_u64(line, "term"), field_u64(line, "candidate"))
@@ -146,6 +168,25 @@ pub fn check_logs<'a>(logs: impl IntoIterator<Item = (u64, &'a str, &'a str)>) -
         }
     }
     report
+}
+
+/// A log line without its ANSI colour sequences (`ESC [ ... m`), as a node
+/// writes them when its stderr is a terminal.
+fn strip_colour(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The value of ` name=value` on a tracing line.
@@ -204,6 +245,15 @@ mod tests {
         ]
         .concat();
         assert!(!check_logs([(2, "node-2.log", log.as_str())]).ok());
+    }
+
+    #[test]
+    fn coloured_lines_are_read_too() {
+        let log = "\x1b[2m2026-11-27T08:21:51.677Z\x1b[0m \x1b[32m INFO\x1b[0m \x1b[2mnode::driver\x1b[0m\x1b[2m:\x1b[0m vote granted \x1b[3mterm\x1b[0m\x1b[2m=\x1b[0m3 \x1b[3mcandidate\x1b[0m\x1b[2m=\x1b[0m1\n\
+                   \x1b[2m2026-11-27T08:21:52.000Z\x1b[0m \x1b[32m INFO\x1b[0m \x1b[2mnode\x1b[0m\x1b[2m:\x1b[0m restored durable state \x1b[3mterm\x1b[0m\x1b[2m=\x1b[0m3 \x1b[3mvote\x1b[0m\x1b[2m=\x1b[0mNone\n";
+        let r = check_logs([(2, "node-2.log", log)]);
+        assert_eq!((r.votes_granted, r.restarts_checked), (1, 1));
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
     }
 
     #[test]
