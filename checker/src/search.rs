@@ -29,6 +29,15 @@ pub trait SeqModel {
     fn effect_key(&self, _op: usize) -> Option<u128> {
         None
     }
+    /// Whether `op` fits every state and leads to one in which only blind
+    /// writes (ops that fit every state and ignore it) fit: a write whose
+    /// value nobody observes. In a linearization such a write can always move
+    /// to just before the next blind write, where the latter overwrites it,
+    /// so the search never chooses one alone: it linearizes every callable
+    /// one together, as one choice, and lets a blind write follow.
+    fn overwritten(&self, _op: usize) -> bool {
+        false
+    }
     /// Called before an explaining search: undoes simplifications that
     /// would hide values from the explanation.
     fn prepare_explanation(&mut self) {}
@@ -287,6 +296,32 @@ fn pending_twins<M: SeqModel>(model: &M, ops: &[Interval]) -> Vec<u32> {
     twin
 }
 
+/// Unlinks an op's call and (if any) return entry from the list.
+fn lift(next: &mut [u32], prev: &mut [u32], call: u32, ret: u32) {
+    for node in [call, ret] {
+        if node != NIL {
+            let (p, nx) = (prev[node as usize], next[node as usize]);
+            next[p as usize] = nx;
+            if nx != NIL {
+                prev[nx as usize] = p;
+            }
+        }
+    }
+}
+
+/// Relinks what [`lift`] unlinked; ops are unlifted in reverse order.
+fn unlift(next: &mut [u32], prev: &mut [u32], call: u32, ret: u32) {
+    for node in [ret, call] {
+        if node != NIL {
+            let (p, nx) = (prev[node as usize], next[node as usize]);
+            next[p as usize] = node;
+            if nx != NIL {
+                prev[nx as usize] = node;
+            }
+        }
+    }
+}
+
 pub fn search<M: SeqModel>(
     model: &mut M,
     ops: &[Interval],
@@ -304,6 +339,14 @@ pub fn search<M: SeqModel>(
         }
     }
     entries.sort_unstable();
+    // Calls between two returns may sit in any order: put the op that must
+    // return first first, so the first path tried tends to be a linearization.
+    let ret_of = |op: u32| ops[op as usize].ret.unwrap_or(u64::MAX);
+    for block in entries.chunk_by_mut(|a, b| !a.1 && !b.1) {
+        if block.len() > 1 && !block[0].1 {
+            block.sort_unstable_by_key(|&(_, _, op)| (ret_of(op), op));
+        }
+    }
     let len = entries.len() + 1;
     let mut next = vec![NIL; len];
     let mut prev = vec![NIL; len];
@@ -338,7 +381,9 @@ pub fn search<M: SeqModel>(
 
     let mut remaining_ok = ops.iter().filter(|o| o.ret.is_some()).count();
     let mut state = model.init();
-    let mut stack: Vec<(u32, M::State)> = Vec::new();
+    // (op, whether it was linearized together with the op below it, the
+    // state before it).
+    let mut stack: Vec<(u32, bool, M::State)> = Vec::new();
     let mut best: Option<Stuck> = None;
     let mut cur = next[HEAD as usize];
     let mut iterations: u64 = 0;
@@ -350,6 +395,7 @@ pub fn search<M: SeqModel>(
     };
 
     let read_only: Vec<bool> = (0..n).map(|i| model.read_only(i)).collect();
+    let overwritten: Vec<bool> = (0..n).map(|i| model.overwritten(i)).collect();
     let twin_before = pending_twins(model, ops);
     // Each level is scanned twice: first for reads that fit (forced moves),
     // then for the other ops (choices).
@@ -357,7 +403,7 @@ pub fn search<M: SeqModel>(
 
     let result = 'search: loop {
         if remaining_ok == 0 {
-            break SearchResult::Linearizable(stack.iter().map(|(o, _)| *o as usize).collect());
+            break SearchResult::Linearizable(stack.iter().map(|(o, _, _)| *o as usize).collect());
         }
         iterations += 1;
         if iterations & 1023 == 0 {
@@ -377,6 +423,69 @@ pub fn search<M: SeqModel>(
                 cur = next[c];
                 continue;
             }
+            if overwritten[op] {
+                // One choice per level: at the first callable such write.
+                let mut at = next[HEAD as usize];
+                while at != c as u32 && !overwritten[op_of[at as usize] as usize] {
+                    at = next[at as usize];
+                }
+                if at == c as u32 {
+                    // Linearize every callable overwritten write, again as
+                    // lifting returns makes more of them callable.
+                    let depth = stack.len();
+                    loop {
+                        let mut found = false;
+                        let mut at = next[HEAD as usize];
+                        while at != NIL && is_call[at as usize] {
+                            let w = op_of[at as usize] as usize;
+                            at = next[at as usize];
+                            if overwritten[w] {
+                                let Some(new_state) = model.step(&state, w) else {
+                                    continue;
+                                };
+                                found = true;
+                                bits[w / 64] |= 1 << (w % 64);
+                                bits_hash ^= zobrist[w];
+                                bits_hash2 ^= zobrist2[w];
+                                let grouped = stack.len() > depth;
+                                stack.push((
+                                    w as u32,
+                                    grouped,
+                                    std::mem::replace(&mut state, new_state),
+                                ));
+                                lift(&mut next, &mut prev, call_node[w], ret_node[w]);
+                                if ops[w].ret.is_some() {
+                                    remaining_ok -= 1;
+                                }
+                            }
+                        }
+                        if !found {
+                            break;
+                        }
+                    }
+                    let key = bits_hash ^ state_hash(&state).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                    if stack.len() > depth && memo.insert(key, bits_hash2, &bits, &state) {
+                        cur = next[HEAD as usize];
+                        reads_phase = true;
+                        continue;
+                    }
+                    // Seen before: undo the group.
+                    while stack.len() > depth {
+                        let (w, _, prev_state) = stack.pop().expect("group member");
+                        let w = w as usize;
+                        state = prev_state;
+                        bits[w / 64] &= !(1 << (w % 64));
+                        bits_hash ^= zobrist[w];
+                        bits_hash2 ^= zobrist2[w];
+                        unlift(&mut next, &mut prev, call_node[w], ret_node[w]);
+                        if ops[w].ret.is_some() {
+                            remaining_ok += 1;
+                        }
+                    }
+                }
+                cur = next[c];
+                continue;
+            }
             let twin = twin_before[op];
             if twin != NIL && bits[twin as usize / 64] & (1 << (twin % 64)) == 0 {
                 // An identical pending op called earlier is not linearized
@@ -392,17 +501,8 @@ pub fn search<M: SeqModel>(
                 if memo.insert(key, h2, &bits, &new_state) {
                     bits_hash = h;
                     bits_hash2 = h2;
-                    stack.push((op as u32, std::mem::replace(&mut state, new_state)));
-                    // Lift: unlink the call and (if any) the return entry.
-                    for node in [call_node[op], ret_node[op]] {
-                        if node != NIL {
-                            let (p, nx) = (prev[node as usize], next[node as usize]);
-                            next[p as usize] = nx;
-                            if nx != NIL {
-                                prev[nx as usize] = p;
-                            }
-                        }
-                    }
+                    stack.push((op as u32, false, std::mem::replace(&mut state, new_state)));
+                    lift(&mut next, &mut prev, call_node[op], ret_node[op]);
                     if ops[op].ret.is_some() {
                         remaining_ok -= 1;
                     }
@@ -428,14 +528,14 @@ pub fn search<M: SeqModel>(
         if !dead_end && explain && best.as_ref().is_none_or(|b| stack.len() > b.prefix.len()) {
             // A return: its op should have been linearized by now.
             best = Some(Stuck {
-                prefix: stack.iter().map(|(o, _)| *o as usize).collect(),
+                prefix: stack.iter().map(|(o, _, _)| *o as usize).collect(),
                 state: model.show_state(&state),
                 op: op_of[c] as usize,
             });
         }
         // Backtrack; past a read, keep going (it was a forced move).
         loop {
-            let Some((op, prev_state)) = stack.pop() else {
+            let Some((op, grouped, prev_state)) = stack.pop() else {
                 break 'search SearchResult::Illegal(best.take());
             };
             let op = op as usize;
@@ -443,20 +543,11 @@ pub fn search<M: SeqModel>(
             bits[op / 64] &= !(1 << (op % 64));
             bits_hash ^= zobrist[op];
             bits_hash2 ^= zobrist2[op];
-            // Unlift in reverse order of removal.
-            for node in [ret_node[op], call_node[op]] {
-                if node != NIL {
-                    let (p, nx) = (prev[node as usize], next[node as usize]);
-                    next[p as usize] = node;
-                    if nx != NIL {
-                        prev[nx as usize] = node;
-                    }
-                }
-            }
+            unlift(&mut next, &mut prev, call_node[op], ret_node[op]);
             if ops[op].ret.is_some() {
                 remaining_ok += 1;
             }
-            if !read_only[op] {
+            if !read_only[op] && !grouped {
                 cur = next[call_node[op] as usize];
                 reads_phase = false;
                 break;

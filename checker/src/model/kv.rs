@@ -79,6 +79,10 @@ impl SeqModel for KvModel {
         }
     }
 
+    fn overwritten(&self, op: usize) -> bool {
+        matches!(self.ops[op], KvOp::Set(v) if Some(v) == self.unobserved)
+    }
+
     fn prepare_explanation(&mut self) {
         if !self.unmerged_ops.is_empty() {
             self.ops = std::mem::take(&mut self.unmerged_ops);
@@ -101,6 +105,17 @@ const EXPECTED: &str = "f set/put (value), get (ok value read, null = absent), c
 
 /// Splits by key. Info reads and noops constrain nothing and are left out.
 pub fn partitions(history: &History, initial: &Val) -> Result<Vec<Box<dyn Job>>, CheckError> {
+    Ok(key_partitions(history, initial)?
+        .into_iter()
+        .map(|p| Box::new(p) as Box<dyn Job>)
+        .collect())
+}
+
+/// The simplified partition of each key.
+pub fn key_partitions(
+    history: &History,
+    initial: &Val,
+) -> Result<Vec<Partition<KvModel>>, CheckError> {
     let mut by_key: HashMap<&Val, usize, FxBuild> = HashMap::default();
     let mut parts: Vec<Partition<KvModel>> = Vec::new();
     for op in checked_ops(history) {
@@ -150,13 +165,10 @@ pub fn partitions(history: &History, initial: &Val) -> Result<Vec<Box<dyn Job>>,
         part.op_ids.push(op.id);
         part.intervals.push(interval(op));
     }
-    Ok(parts
-        .into_iter()
-        .map(|mut p| {
-            simplify(&mut p);
-            Box::new(p) as Box<dyn Job>
-        })
-        .collect())
+    for p in &mut parts {
+        simplify(p);
+    }
+    Ok(parts)
 }
 
 /// Simplifies a partition before the search; the verdict is unchanged.
@@ -280,4 +292,80 @@ pub fn prune_unobserved_info_writes(p: &mut Partition<KvModel>) {
     p.op_ids.retain(|_| (keep[i], i += 1).0);
     i = 0;
     p.intervals.retain(|_| (keep[i], i += 1).0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generate::{GenOptions, Rng, kv_history};
+    use crate::search::{Control, SearchResult, search};
+    use crate::{EventType, History};
+
+    /// Grouping overwritten writes is a reduction of the search: on
+    /// histories too long for the brute-force checker, it must give the
+    /// verdict of the search without it.
+    #[test]
+    fn grouping_overwritten_writes_changes_no_verdict() {
+        let mut rng = Rng::new(7);
+        let (mut legal, mut illegal, mut grouped) = (0, 0, 0);
+        for seed in 0..1500u64 {
+            let mut events = kv_history(&GenOptions {
+                ops: 20 + rng.below(40) as usize,
+                processes: 3 + rng.below(8) as usize,
+                keys: 1 + rng.below(2) as usize,
+                info_rate: 0.1,
+                with_fail: true,
+                seed,
+            });
+            // Half the histories get a read changed to an older value.
+            if rng.chance(0.5) {
+                let reads: Vec<usize> = (0..events.len())
+                    .filter(|&i| events[i].kind == EventType::Ok && events[i].f == "get")
+                    .collect();
+                if !reads.is_empty() {
+                    let i = reads[rng.below(reads.len() as u64) as usize];
+                    let older: Vec<Val> = events[..i]
+                        .iter()
+                        .filter(|e| e.f == "set" && e.key == events[i].key)
+                        .map(|e| e.value.clone())
+                        .chain([Val::Nil])
+                        .collect();
+                    events[i].value = older[rng.below(older.len() as u64) as usize].clone();
+                }
+            }
+            let history = History::from_events(events).expect("well-formed");
+            for mut with in key_partitions(&history, &Val::Nil).unwrap() {
+                let mut without = Partition {
+                    label: with.label.clone(),
+                    op_ids: with.op_ids.clone(),
+                    intervals: with.intervals.clone(),
+                    model: KvModel {
+                        ops: with.model.ops.clone(),
+                        values: with.model.values.clone(),
+                        initial: with.model.initial,
+                        // Same merged ops, but no op counts as overwritten.
+                        unobserved: None,
+                        unmerged_ops: Vec::new(),
+                    },
+                };
+                if (0..with.model.ops.len()).any(|i| with.model.overwritten(i)) {
+                    grouped += 1;
+                }
+                let ctl = Control::new(None, usize::MAX);
+                let a = search(&mut with.model, &with.intervals, &ctl, false);
+                let b = search(&mut without.model, &without.intervals, &ctl, false);
+                let ok = |r: &SearchResult| matches!(r, SearchResult::Linearizable(_));
+                assert_eq!(ok(&a), ok(&b), "seed {seed}, key {}", with.label);
+                if ok(&a) {
+                    legal += 1;
+                } else {
+                    illegal += 1;
+                }
+            }
+        }
+        assert!(
+            legal > 500 && illegal > 200 && grouped > 1000,
+            "legal {legal}, illegal {illegal}, with overwritten writes {grouped}"
+        );
+    }
 }
