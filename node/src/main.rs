@@ -147,9 +147,13 @@ async fn serve(settings: Arc<Settings>, raft: Raft, kv: KvStore, wal: Wal) -> Re
     let max_request = settings.max_key_bytes * 2 + settings.max_value_bytes * 2 + (64 << 10);
     let kv_service = KvServer::new(KvService::new(handle.clone(), settings.clone()))
         .max_decoding_message_size(max_request);
-    let peer_service = RaftPeerServer::new(PeerService::new(settings.id, handle.clone()))
-        .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES);
+    // Set when shutdown begins: ends the peers' long-lived streams, which
+    // the server's graceful shutdown would otherwise wait for.
+    let (closing, closing_rx) = tokio::sync::watch::channel(false);
+    let peer_service =
+        RaftPeerServer::new(PeerService::new(settings.id, handle.clone(), closing_rx))
+            .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES);
 
     info!(id = settings.id, listen = %settings.listen, "serving");
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
@@ -159,7 +163,10 @@ async fn serve(settings: Arc<Settings>, raft: Raft, kv: KvStore, wal: Wal) -> Re
         .add_service(reflection_alpha)
         .add_service(kv_service)
         .add_service(peer_service)
-        .serve_with_incoming_shutdown(incoming, shutdown_signal(handle));
+        .serve_with_incoming_shutdown(incoming, async move {
+            shutdown_signal(handle).await;
+            let _ = closing.send(true);
+        });
     tokio::select! {
         result = server => {
             result.map_err(|e| format!("server failed: {e}"))?;

@@ -1,16 +1,18 @@
 //! Sends Raft messages to peers. Each peer has a long-lived channel (connected
 //! lazily, reconnected with backoff) and a sender task that batches whatever
-//! is queued into one `Send` RPC. Queues are bounded and `send` never waits:
-//! when a peer is dead or slow its queue fills and further messages to it are
-//! dropped, which Raft tolerates, so one peer never holds up the driver or
-//! the other peers.
+//! is queued onto one long-lived `Stream` RPC: a batch costs one HTTP/2 data
+//! frame, not a request of its own. Queues are bounded and `send` never
+//! waits: when a peer is dead or slow its queue fills and further messages to
+//! it are dropped, which Raft tolerates, so one peer never holds up the
+//! driver or the other peers.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use raftkv::proto::{MessageBatch, raft_peer_client::RaftPeerClient};
 use raftkv_core::{Message, NodeId};
 use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Endpoint;
 use tracing::{debug, info, warn};
 
@@ -24,7 +26,12 @@ const MAX_BATCH_MESSAGES: usize = 512;
 const MAX_BATCH_BYTES: usize = 8 << 20;
 /// Largest gRPC message a peer accepts (above the batch size plus overhead).
 pub const MAX_PEER_MESSAGE_BYTES: usize = 64 << 20;
-const RPC_TIMEOUT: Duration = Duration::from_secs(2);
+/// Batches buffered on a stream before the sender stops taking messages
+/// from the queue (HTTP/2 flow control holds the rest back).
+const STREAM_BATCHES: usize = 64;
+/// A stream that stayed open this long proves the peer reachable: the next
+/// failure starts over from the shortest backoff.
+const HEALTHY_STREAM: Duration = Duration::from_secs(1);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const BACKOFF_MIN: Duration = Duration::from_millis(20);
 const BACKOFF_MAX: Duration = Duration::from_millis(250);
@@ -74,6 +81,23 @@ fn payload_bytes(msg: &Message) -> usize {
     64 + msg.entries.iter().map(|e| e.data.len() + 24).sum::<usize>()
 }
 
+/// Takes `first` and whatever else is queued right now, up to the batch
+/// limits, as one batch.
+fn next_batch(first: Message, queue: &mut mpsc::Receiver<Message>) -> MessageBatch {
+    let mut bytes = payload_bytes(&first);
+    let mut messages = vec![message_to_proto(first)];
+    while messages.len() < MAX_BATCH_MESSAGES && bytes < MAX_BATCH_BYTES {
+        match queue.try_recv() {
+            Ok(m) => {
+                bytes += payload_bytes(&m);
+                messages.push(message_to_proto(m));
+            }
+            Err(_) => break,
+        }
+    }
+    MessageBatch { messages }
+}
+
 async fn run_sender(
     to: NodeId,
     addr: String,
@@ -85,40 +109,59 @@ async fn run_sender(
         .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES);
     let mut backoff = BACKOFF_MIN;
     let mut failing = false;
+    // Open a stream only once there is something to send, so an idle or
+    // unreachable peer costs nothing.
     while let Some(first) = queue.recv().await {
-        let mut bytes = payload_bytes(&first);
-        let mut batch = vec![message_to_proto(first)];
-        while batch.len() < MAX_BATCH_MESSAGES && bytes < MAX_BATCH_BYTES {
-            match queue.try_recv() {
-                Ok(m) => {
-                    bytes += payload_bytes(&m);
-                    batch.push(message_to_proto(m));
-                }
-                Err(_) => break,
-            }
-        }
-        let request = MessageBatch { messages: batch };
-        let error = match tokio::time::timeout(RPC_TIMEOUT, client.send(request)).await {
-            Ok(Ok(_)) => None,
-            Ok(Err(status)) => Some(format!("{}: {}", status.code(), status.message())),
-            Err(_) => Some(format!("no answer within {RPC_TIMEOUT:?}")),
-        };
-        match error {
-            None => {
-                if failing {
-                    info!(peer = to, %addr, "peer reachable again");
-                    failing = false;
-                }
+        let (batches, rx) = mpsc::channel(STREAM_BATCHES);
+        batches
+            .try_send(next_batch(first, &mut queue))
+            .expect("a new channel has room");
+        let opened = Instant::now();
+        let mut call = std::pin::pin!(client.stream(ReceiverStream::new(rx)));
+        // Runs until the stream breaks; `None` when the node is shutting down.
+        let error = loop {
+            let first = tokio::select! {
+                result = &mut call => break Some(stream_end(result)),
+                next = queue.recv() => match next {
+                    Some(m) => m,
+                    None => break None,
+                },
+            };
+            if failing && opened.elapsed() >= HEALTHY_STREAM {
+                info!(peer = to, %addr, "peer reachable again");
+                failing = false;
                 backoff = BACKOFF_MIN;
             }
-            Some(error) => {
-                if !failing {
-                    warn!(peer = to, %addr, %error, "sending to peer failed; retrying with backoff");
-                    failing = true;
+            let batch = next_batch(first, &mut queue);
+            tokio::select! {
+                result = &mut call => break Some(stream_end(result)),
+                sent = batches.send(batch) => {
+                    if sent.is_err() {
+                        // The connection dropped the stream: its status says why.
+                        break Some(stream_end(call.await));
+                    }
                 }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(BACKOFF_MAX);
             }
+        };
+        let Some(error) = error else {
+            return;
+        };
+        if opened.elapsed() >= HEALTHY_STREAM {
+            backoff = BACKOFF_MIN;
         }
+        if !failing {
+            warn!(peer = to, %addr, %error, "sending to peer failed; retrying with backoff");
+            failing = true;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// Why a stream ended; the peer never ends one on its own.
+fn stream_end<T>(result: Result<T, tonic::Status>) -> String {
+    match result {
+        Ok(_) => "the peer closed the stream".to_string(),
+        Err(status) => format!("{}: {}", status.code(), status.message()),
     }
 }
