@@ -38,9 +38,97 @@ pub trait SeqModel {
     fn overwritten(&self, _op: usize) -> bool {
         false
     }
+    /// The one state `op` needs to take effect, as a small id (`None`: it
+    /// fits several states, or the model cannot tell). With [`leaves`] and
+    /// [`state_id`] it lets the search refuse a step that strands an op:
+    /// leaving a state that an acknowledged op still needs when no op left
+    /// can bring that state back.
+    ///
+    /// [`leaves`]: SeqModel::leaves
+    /// [`state_id`]: SeqModel::state_id
+    fn needs(&self, _op: usize) -> Option<u32> {
+        None
+    }
+    /// The one state `op` leaves, whatever the state before (`None`: it
+    /// depends on that state, or the model cannot tell).
+    fn leaves(&self, _op: usize) -> Option<u32> {
+        None
+    }
+    /// The id of `state` as `needs` and `leaves` name it.
+    fn state_id(&self, _state: &Self::State) -> Option<u32> {
+        None
+    }
     /// Called before an explaining search: undoes simplifications that
     /// would hide values from the explanation.
     fn prepare_explanation(&mut self) {}
+}
+
+/// What the stranding check counts: for each state id, the acknowledged ops
+/// not linearized yet that need it, and the ops not linearized yet that can
+/// bring it about. Enabled only when every op that may change the state
+/// says which state it leaves.
+struct Stranding {
+    enabled: bool,
+    needs: Vec<Option<u32>>,
+    leaves: Vec<Option<u32>>,
+    needed: Vec<u32>,
+    producers: Vec<u32>,
+}
+
+impl Stranding {
+    fn new<M: SeqModel>(model: &M, ops: &[Interval], read_only: &[bool], enabled: bool) -> Self {
+        let n = ops.len();
+        let needs: Vec<Option<u32>> = (0..n).map(|i| model.needs(i)).collect();
+        let leaves: Vec<Option<u32>> = (0..n)
+            .map(|i| if read_only[i] { None } else { model.leaves(i) })
+            .collect();
+        let enabled = enabled && (0..n).all(|i| read_only[i] || leaves[i].is_some());
+        let ids = needs
+            .iter()
+            .chain(&leaves)
+            .flatten()
+            .max()
+            .map_or(0, |&m| m as usize + 1);
+        let mut st = Stranding {
+            enabled,
+            needs,
+            leaves,
+            needed: vec![0; ids],
+            producers: vec![0; ids],
+        };
+        if enabled {
+            for (i, op) in ops.iter().enumerate() {
+                st.count(i, op.ret.is_some(), 1);
+            }
+        }
+        st
+    }
+
+    /// Adds `delta` for op `op` (`ok`: it must be linearized).
+    fn count(&mut self, op: usize, ok: bool, delta: i32) {
+        if !self.enabled {
+            return;
+        }
+        if ok && let Some(v) = self.needs[op] {
+            self.needed[v as usize] = self.needed[v as usize].wrapping_add_signed(delta);
+        }
+        if let Some(v) = self.leaves[op] {
+            self.producers[v as usize] = self.producers[v as usize].wrapping_add_signed(delta);
+        }
+    }
+
+    /// Whether linearizing `op` (acknowledged if `ok`) in state `from`
+    /// strands another op.
+    fn strands(&self, op: usize, ok: bool, from: Option<u32>) -> bool {
+        match from {
+            Some(v) if self.enabled && self.leaves[op] != from => {
+                let own = u32::from(ok && self.needs[op] == from);
+                let v = v as usize;
+                v < self.needed.len() && self.needed[v] > own && self.producers[v] == 0
+            }
+            _ => false,
+        }
+    }
 }
 
 /// An operation's real-time interval (ranks, not nanoseconds). `ret: None`
@@ -397,6 +485,9 @@ pub fn search<M: SeqModel>(
     let read_only: Vec<bool> = (0..n).map(|i| model.read_only(i)).collect();
     let overwritten: Vec<bool> = (0..n).map(|i| model.overwritten(i)).collect();
     let twin_before = pending_twins(model, ops);
+    // Off while explaining: the deepest prefix shown stays that of the plain
+    // search.
+    let mut stranding = Stranding::new(model, ops, &read_only, !explain);
     // Each level is scanned twice: first for reads that fit (forced moves),
     // then for the other ops (choices).
     let mut reads_phase = true;
@@ -429,7 +520,9 @@ pub fn search<M: SeqModel>(
                 while at != c as u32 && !overwritten[op_of[at as usize] as usize] {
                     at = next[at as usize];
                 }
-                if at == c as u32 {
+                if at == c as u32
+                    && !stranding.strands(op, ops[op].ret.is_some(), model.state_id(&state))
+                {
                     // Linearize every callable overwritten write, again as
                     // lifting returns makes more of them callable.
                     let depth = stack.len();
@@ -454,6 +547,7 @@ pub fn search<M: SeqModel>(
                                     std::mem::replace(&mut state, new_state),
                                 ));
                                 lift(&mut next, &mut prev, call_node[w], ret_node[w]);
+                                stranding.count(w, ops[w].ret.is_some(), -1);
                                 if ops[w].ret.is_some() {
                                     remaining_ok -= 1;
                                 }
@@ -478,6 +572,7 @@ pub fn search<M: SeqModel>(
                         bits_hash ^= zobrist[w];
                         bits_hash2 ^= zobrist2[w];
                         unlift(&mut next, &mut prev, call_node[w], ret_node[w]);
+                        stranding.count(w, ops[w].ret.is_some(), 1);
                         if ops[w].ret.is_some() {
                             remaining_ok += 1;
                         }
@@ -493,6 +588,12 @@ pub fn search<M: SeqModel>(
                 cur = next[c];
                 continue;
             }
+            if !read_only[op]
+                && stranding.strands(op, ops[op].ret.is_some(), model.state_id(&state))
+            {
+                cur = next[c];
+                continue;
+            }
             if let Some(new_state) = model.step(&state, op) {
                 bits[op / 64] |= 1 << (op % 64);
                 let h = bits_hash ^ zobrist[op];
@@ -503,6 +604,7 @@ pub fn search<M: SeqModel>(
                     bits_hash2 = h2;
                     stack.push((op as u32, false, std::mem::replace(&mut state, new_state)));
                     lift(&mut next, &mut prev, call_node[op], ret_node[op]);
+                    stranding.count(op, ops[op].ret.is_some(), -1);
                     if ops[op].ret.is_some() {
                         remaining_ok -= 1;
                     }
@@ -544,6 +646,7 @@ pub fn search<M: SeqModel>(
             bits_hash ^= zobrist[op];
             bits_hash2 ^= zobrist2[op];
             unlift(&mut next, &mut prev, call_node[op], ret_node[op]);
+            stranding.count(op, ops[op].ret.is_some(), 1);
             if ops[op].ret.is_some() {
                 remaining_ok += 1;
             }

@@ -53,6 +53,10 @@ pub struct Args {
     /// Most client sessions kept; the least recently active are dropped beyond it.
     #[arg(long, default_value_t = 100_000)]
     pub max_sessions: usize,
+    /// Most AppendEntries a leader keeps unacknowledged per follower; proposals
+    /// made meanwhile wait and go out together in the next one.
+    #[arg(long, default_value_t = 16)]
+    pub max_inflight_appends: usize,
 }
 
 /// Validated settings derived from [`Args`].
@@ -67,6 +71,7 @@ pub struct Settings {
     pub heartbeat_ticks: u32,
     pub election_ticks_min: u32,
     pub election_ticks_max: u32,
+    pub max_inflight_appends: usize,
     pub max_key_bytes: usize,
     pub max_value_bytes: usize,
     pub request_timeout: Duration,
@@ -163,6 +168,9 @@ impl Args {
         if self.max_sessions == 0 {
             return Err("--max-sessions: must be at least 1".into());
         }
+        if self.max_inflight_appends == 0 {
+            return Err("--max-inflight-appends: must be at least 1".into());
+        }
         Ok(Settings {
             id: self.id,
             listen: self.listen,
@@ -177,6 +185,7 @@ impl Args {
             request_timeout: Duration::from_millis(self.request_timeout_ms),
             session_ttl_ms: self.session_ttl_ms,
             max_sessions: self.max_sessions,
+            max_inflight_appends: self.max_inflight_appends,
         })
     }
 }

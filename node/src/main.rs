@@ -106,6 +106,7 @@ fn start(settings: Settings) -> Result<(), String> {
     config.election_ticks_min = settings.election_ticks_min;
     config.election_ticks_max = settings.election_ticks_max;
     config.heartbeat_ticks = settings.heartbeat_ticks;
+    config.max_inflight_appends = settings.max_inflight_appends;
     let raft = Raft::new(config, restored, rand::random()).map_err(|e| {
         format!(
             "cannot start Raft from the data in {}: {e}",
