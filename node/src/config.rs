@@ -254,5 +254,13 @@ mod tests {
         assert!(e.unwrap_err().contains("does not list"));
         let e = args(&["--tick-ms", "0"]);
         assert!(e.unwrap_err().contains("--tick-ms"));
+        let e = args(&["--max-inflight-appends", "0"]);
+        assert!(e.unwrap_err().contains("--max-inflight-appends"));
+        assert_eq!(
+            args(&["--max-inflight-appends", "2"])
+                .unwrap()
+                .max_inflight_appends,
+            2
+        );
     }
 }
