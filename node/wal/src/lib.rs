@@ -8,9 +8,10 @@
 //! tail) is cut off with a warning; damage followed by valid records is
 //! refused with [`WalError::Corrupt`] and the file is left as it was.
 //!
-//! Writes are buffered per call and issued as one `write(2)`; [`Wal::sync`]
-//! makes everything written so far durable with `fdatasync`, so a caller can
-//! group-commit by writing several readies and syncing once.
+//! Writes are buffered in memory and reach the file as one `write(2)` at the
+//! next [`Wal::sync`] (or once a megabyte is buffered), which then makes them
+//! durable with `fdatasync`: a caller group-commits by writing several
+//! readies and syncing once, at the cost of one write and one fsync.
 
 mod error;
 mod lock;
@@ -31,6 +32,9 @@ use log_state::LogState;
 /// Name of the log file inside the data dir.
 pub const LOG_FILE: &str = "wal.log";
 
+/// Buffered bytes past which [`Wal::write`] writes them to the file.
+const FLUSH_AT: usize = 1 << 20;
+
 /// The torn tail cut off while opening.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TornTail {
@@ -49,7 +53,9 @@ pub struct Wal {
     file: File,
     _lock: DirLock,
     state: LogState,
+    /// Encoded records not yet written to the file.
     buf: Vec<u8>,
+    /// Bytes of the log, buffered ones included.
     written: u64,
     synced: u64,
     failure: Option<String>,
@@ -136,8 +142,9 @@ impl Wal {
         Ok((wal, restored))
     }
 
-    /// Buffers/writes records for a ready: hard state (if Some), truncation
-    /// (delete entries >= from), entries. Does not fsync.
+    /// Buffers records for a ready: hard state (if Some), truncation (delete
+    /// entries >= from), entries. They reach the file at the next
+    /// [`sync`](Wal::sync), or earlier once a megabyte is buffered.
     ///
     /// Entries that start at or below the last index replace the entries
     /// from there on, as if `truncate_from` said so. Anything that would
@@ -182,7 +189,7 @@ impl Wal {
             )));
         }
 
-        self.buf.clear();
+        let start = self.buf.len();
         if let Some(hs) = hard_state {
             record::encode_hard_state(&mut self.buf, hs);
         }
@@ -192,18 +199,10 @@ impl Wal {
         for e in entries {
             record::encode_entry(&mut self.buf, e);
         }
-        if self.buf.is_empty() {
+        if self.buf.len() == start {
             return Ok(());
         }
-        if let Err(e) = self.file.write_all(&self.buf) {
-            let err = WalError::io("write", &self.path, e);
-            self.failure = Some(err.to_string());
-            return Err(err);
-        }
-        self.written += self.buf.len() as u64;
-        if self.buf.capacity() > 1 << 20 {
-            self.buf = Vec::new();
-        }
+        self.written += (self.buf.len() - start) as u64;
 
         if let Some(hs) = hard_state {
             self.state.set_hard_state(*hs);
@@ -213,6 +212,26 @@ impl Wal {
         }
         for e in entries {
             self.state.append(e);
+        }
+        if self.buf.len() >= FLUSH_AT {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the buffered records to the file (no fsync).
+    fn flush(&mut self) -> Result<(), WalError> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.file.write_all(&self.buf) {
+            let err = WalError::io("write", &self.path, e);
+            self.failure = Some(err.to_string());
+            return Err(err);
+        }
+        self.buf.clear();
+        if self.buf.capacity() > 4 * FLUSH_AT {
+            self.buf = Vec::new();
         }
         Ok(())
     }
@@ -224,6 +243,7 @@ impl Wal {
         if self.synced == self.written {
             return Ok(());
         }
+        self.flush()?;
         if let Err(e) = self.file.sync_data() {
             // After a failed fsync the page cache may have dropped the
             // unsynced data; only a reopen (replay) tells what is on disk.
@@ -283,6 +303,16 @@ impl Wal {
                 reason: reason.clone(),
             }),
             None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Wal {
+    /// Hands buffered records to the file, as an unbuffered log would have,
+    /// without syncing them.
+    fn drop(&mut self) {
+        if self.failure.is_none() {
+            let _ = self.flush();
         }
     }
 }
