@@ -4,7 +4,7 @@
 //! events as shaded bands, details on hover; the failing key first, every
 //! key reachable from the index.
 
-use crate::check::{Outcome, PartitionStatus, describe};
+use crate::check::{Outcome, PartitionStatus};
 use crate::history::{History, Status};
 use serde_json::json;
 
@@ -32,11 +32,11 @@ fn status_text(s: &PartitionStatus) -> &'static str {
 /// The page's data, embedded as JSON.
 fn data(outcome: &Outcome) -> serde_json::Value {
     let h: &History = &outcome.history;
-    let t = |rank: u64, time: Option<i64>| -> f64 {
+    let t = |rank: u64, time: Option<i64>| -> i64 {
         if h.timed {
-            time.unwrap_or(0) as f64
+            time.unwrap_or(0)
         } else {
-            rank as f64
+            rank as i64
         }
     };
     let end = h
@@ -44,9 +44,16 @@ fn data(outcome: &Outcome) -> serde_json::Value {
         .iter()
         .map(|o| o.ret.map_or(t(o.call, o.call_time), |r| t(r, o.ret_time)))
         .chain(h.nemesis.iter().map(|n| t(n.rank, n.time)))
-        .fold(0f64, f64::max);
+        .fold(0, i64::max);
+    // The page composes each op's description from its fields and lines.
+    let lines = |o: &crate::history::Op| json!([o.invoke_line, o.complete_line]);
+    let key_label = |k: &crate::value::Val| match k {
+        crate::value::Val::Str(s) => s.clone(),
+        other => other.to_string(),
+    };
     let failure = outcome.failure.as_ref();
     let mut drawn = 0usize;
+    let mut drawn_labels = std::collections::HashSet::new();
     let keys: Vec<serde_json::Value> = outcome
         .partitions
         .iter()
@@ -62,6 +69,7 @@ fn data(outcome: &Outcome) -> serde_json::Value {
                 });
             }
             drawn += p.op_ids.len();
+            drawn_labels.insert(p.label.clone());
             // Linearization positions: the prefix for the failing key, the
             // full order otherwise.
             let order: &[usize] = match (p.status.clone(), failure) {
@@ -83,7 +91,7 @@ fn data(outcome: &Outcome) -> serde_json::Value {
                         o.ret.map(|r| t(r, o.ret_time)),
                         o.status.as_str(),
                         pos,
-                        describe(o),
+                        lines(o),
                         short(o),
                     ])
                 })
@@ -96,26 +104,28 @@ fn data(outcome: &Outcome) -> serde_json::Value {
             })
         })
         .collect();
-    // Fail ops are left out of partitions; show them on their key too.
+    // Fail ops are left out of partitions; show them on their key too, if
+    // that key is drawn.
     let fails: Vec<serde_json::Value> = h
         .ops
         .iter()
         .filter(|o| o.status == Status::Fail)
-        .map(|o| {
-            json!([
+        .filter_map(|o| {
+            let key = o.key.as_ref().map(key_label);
+            if key.as_ref().is_some_and(|k| !drawn_labels.contains(k)) {
+                return None;
+            }
+            Some(json!([
                 o.id,
                 o.process,
                 t(o.call, o.call_time),
                 o.ret.map(|r| t(r, o.ret_time)),
                 "fail",
                 null,
-                describe(o),
+                lines(o),
                 short(o),
-                o.key.as_ref().map(|k| match k {
-                    crate::value::Val::Str(s) => s.clone(),
-                    other => other.to_string(),
-                }),
-            ])
+                key,
+            ]))
         })
         .collect();
     let nemesis: Vec<serde_json::Value> = h
@@ -213,11 +223,15 @@ const tip = document.getElementById("tip");
 function esc(s) { return String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;"); }
 function showTip(ev, text) { tip.textContent = text; tip.style.display = "block"; tip.style.left = (ev.clientX + 12) + "px"; tip.style.top = (ev.clientY + 12) + "px"; }
 function hideTip() { tip.style.display = "none"; }
+function describe(o, ln, label) {
+  const lines = ln[1] === null ? `line ${ln[0]}, no completion` : `lines ${ln[0]}-${ln[1]}`;
+  return `op ${o[0]} process ${o[1]}: ${o[7]} on ${label} [${o[4]}] (${lines})`;
+}
 function render(ki) {
   const key = D.keys[ki];
   document.querySelectorAll("#keylist a").forEach(a => a.classList.toggle("sel", +a.dataset.k === ki));
-  const ops = key.ops.map(o => ({ id: o[0], p: o[1], a: o[2], b: o[3], st: o[4], pos: o[5], d: o[6], sh: o[7] }));
-  for (const f of D.fails) if (f[8] === key.label) ops.push({ id: f[0], p: f[1], a: f[2], b: f[3], st: "fail", pos: null, d: f[6], sh: f[7] });
+  const ops = key.ops.map(o => ({ id: o[0], p: o[1], a: o[2], b: o[3], st: o[4], pos: o[5], d: describe(o, o[6], key.label), sh: o[7] }));
+  for (const f of D.fails) if (f[8] === key.label) ops.push({ id: f[0], p: f[1], a: f[2], b: f[3], st: "fail", pos: null, d: describe(f, f[6], key.label), sh: f[7] });
   if (key.omitted) { document.getElementById("view").innerHTML = `<h3>key ${esc(key.label)} — ${esc(key.status)}</h3><p>${key.omitted} ops not drawn: the page holds at most ${MAXOPS} ops. Check this key alone to see it.</p>`; return; }
   if (!ops.length) { document.getElementById("view").innerHTML = "<p>no operations</p>"; return; }
   let t0 = Infinity, t1 = -Infinity;

@@ -348,10 +348,14 @@ pub fn page(summary: &Value, events: &[Event], timeline: &str) -> String {
     if timeline.trim().is_empty() {
         out.push_str("<p>The checker produced no timeline.</p>");
     } else {
+        // As a JS string rather than an escaped srcdoc attribute: JSON
+        // escapes a quote in 2 bytes where HTML takes 6.
+        let source = serde_json::to_string(timeline)
+            .unwrap_or_default()
+            .replace("</", "<\\/");
         let _ = write!(
             out,
-            r#"<iframe id="timeline" title="checker timeline" srcdoc="{}"></iframe>"#,
-            escape(timeline)
+            r#"<iframe id="timeline" title="checker timeline"></iframe><script>document.getElementById("timeline").srcdoc = {source};</script>"#
         );
     }
     out.push_str("</body></html>\n");
@@ -452,7 +456,7 @@ mod tests {
         assert_eq!(html.matches("fill=\"#d0d8ff\"").count(), 4);
         // One ok and one info operation in the latency plot.
         assert!(html.contains("fill=\"#2a9d3f\"/>") && html.contains("fill=\"#e6a700\"/>"));
-        assert!(html.contains("srcdoc=\"&lt;html&gt;&lt;body&gt;timeline &quot;x&quot;"));
+        assert!(html.contains(r#".srcdoc = "<html><body>timeline \"x\"<\/body><\/html>";"#));
         assert!(!html.contains("http://") || html.contains("xmlns=\"http://www.w3.org/2000/svg\""));
         assert!(!html.contains("<script src"));
     }
