@@ -52,7 +52,10 @@ fn correct_run_passes(nemesis: &str) {
         assert!(r.run_dir.join(file).is_file(), "{file} missing");
     }
     let report = std::fs::read_to_string(r.run_dir.join("report.html")).unwrap();
-    assert_eq!(report.matches("<svg").count(), 2);
+    // The two plots; the checker's timeline follows in an iframe.
+    let (plots, timeline) = report.split_once("<iframe").expect("a timeline iframe");
+    assert_eq!(plots.matches("<svg").count(), 2);
+    assert!(timeline.contains(".srcdoc = \"<!DOCTYPE html>"));
     // Every node process is gone.
     let dir = out.path().to_string_lossy().into_owned();
     assert!(
