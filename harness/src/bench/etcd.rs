@@ -1,5 +1,6 @@
-//! Just enough of etcd's v3 gRPC API (`etcdserverpb.KV` Put and Range) to
-//! load an etcd cluster the same way `harness bench` loads raftkv. Field
+//! Just enough of etcd's v3 gRPC API (`etcdserverpb.KV` Put and Range, and
+//! `Maintenance` Status to find the leader) to load an etcd cluster the same
+//! way `harness bench` loads raftkv. Field
 //! numbers follow etcd's `rpc.proto`; fields not listed are left at their
 //! defaults, so a Range is linearizable (serializable = false).
 
@@ -40,8 +41,25 @@ pub struct RangeResponse {
     pub kvs: Vec<KeyValue>,
 }
 
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StatusRequest {}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ResponseHeader {
+    #[prost(uint64, tag = "2")]
+    pub member_id: u64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StatusResponse {
+    #[prost(message, optional, tag = "1")]
+    pub header: Option<ResponseHeader>,
+    #[prost(uint64, tag = "4")]
+    pub leader: u64,
+}
+
 /// A connection to one etcd member. Any member serves both calls (followers
-/// forward to the leader), so no leader discovery is needed.
+/// forward to the leader); [`find_leader`] picks the leader's address.
 #[derive(Clone)]
 pub struct EtcdKv {
     grpc: Grpc<Channel>,
@@ -89,12 +107,42 @@ impl EtcdKv {
             .map(|_| ())
     }
 
+    /// This member's id and the leader's id (0 while there is none).
+    pub async fn status(&mut self) -> Result<(u64, u64), String> {
+        let response: StatusResponse = self
+            .call("/etcdserverpb.Maintenance/Status", StatusRequest {})
+            .await?;
+        let member = response.header.map_or(0, |h| h.member_id);
+        Ok((member, response.leader))
+    }
+
     pub async fn get(&mut self, key: Vec<u8>) -> Result<Option<Vec<u8>>, String> {
         let response: RangeResponse = self
             .call("/etcdserverpb.KV/Range", RangeRequest { key })
             .await?;
         Ok(response.kvs.into_iter().next().map(|kv| kv.value))
     }
+}
+
+/// The address, among `addrs`, of the member that leads.
+pub async fn find_leader(addrs: &[String], timeout: Duration) -> Result<String, String> {
+    let mut errors = Vec::new();
+    for addr in addrs {
+        match EtcdKv::connect_lazy(addr, timeout)?.status().await {
+            Ok((member, leader)) if member != 0 && member == leader => return Ok(addr.clone()),
+            Ok(_) => {}
+            Err(e) => errors.push(format!("{addr}: {e}")),
+        }
+    }
+    Err(format!(
+        "no etcd member among {} says it leads{}",
+        addrs.join(","),
+        if errors.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", errors.join("; "))
+        }
+    ))
 }
 
 #[cfg(test)]
@@ -114,5 +162,10 @@ mod tests {
         let bytes = [0x12, 6, 0x0a, 1, b'k', 0x2a, 1, b'v'];
         let response = RangeResponse::decode(&bytes[..]).unwrap();
         assert_eq!(response.kvs[0].value, b"v");
+        // A StatusResponse: header (field 1) with member_id (field 2) = 7,
+        // leader (field 4) = 7.
+        let bytes = [0x0a, 2, 0x10, 7, 0x20, 7];
+        let status = StatusResponse::decode(&bytes[..]).unwrap();
+        assert_eq!((status.header.unwrap().member_id, status.leader), (7, 7));
     }
 }

@@ -15,6 +15,14 @@ use crate::run::parse_duration;
 mod etcd;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum EtcdMembers {
+    /// Only the member that leads when the bench starts.
+    Leader,
+    /// Every member given by --cluster.
+    All,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum Target {
     /// raftkv nodes (a local cluster, or --cluster).
     Raftkv,
@@ -74,6 +82,11 @@ pub struct Args {
     /// The system to load.
     #[arg(long, value_enum, default_value_t = Target::Raftkv)]
     target: Target,
+    /// With --target etcd: send every request to the leader (as raftkv's
+    /// client does; followers would forward it), or spread the clients over
+    /// all members of --cluster.
+    #[arg(long, value_enum, default_value_t = EtcdMembers::Leader)]
+    etcd_members: EtcdMembers,
     /// Print the result as one JSON object.
     #[arg(long)]
     json: bool,
@@ -177,9 +190,18 @@ async fn measure(args: &Args, addrs: &[String]) -> Result<Report, String> {
             }
         }
         Target::Etcd => {
-            // Clients spread over the members, `connections` channels each.
+            let members = match args.etcd_members {
+                EtcdMembers::Leader => {
+                    vec![etcd::find_leader(addrs, options.request_timeout).await?]
+                }
+                EtcdMembers::All => addrs.to_vec(),
+            };
+            if !args.json {
+                println!("etcd members loaded: {}", members.join(","));
+            }
+            // `connections` channels to each member the clients use.
             for _ in 0..args.connections {
-                for addr in addrs {
+                for addr in &members {
                     etcd_roots.push(etcd::EtcdKv::connect_lazy(addr, options.request_timeout)?);
                 }
             }
@@ -285,6 +307,8 @@ fn print_report(args: &Args, r: &Report) {
     if args.json {
         let json = serde_json::json!({
             "target": format!("{:?}", args.target).to_lowercase(),
+            "etcd_members": (args.target == Target::Etcd)
+                .then(|| format!("{:?}", args.etcd_members).to_lowercase()),
             "op": op,
             "nodes": if args.cluster.is_empty() { args.nodes } else { args.cluster.len() },
             "concurrency": args.concurrency,
