@@ -167,6 +167,34 @@ pub fn kv_history(opts: &GenOptions) -> Vec<Event> {
     events
 }
 
+/// Makes a random set write the value of another random set of its key (on
+/// its invoke and its completion), so that a value has several writers and
+/// identical pending writes occur. Does nothing if the two picks differ in
+/// key or coincide.
+pub fn repeat_a_written_value(events: &mut [Event], rng: &mut Rng) {
+    let sets: Vec<usize> = (0..events.len())
+        .filter(|&i| events[i].kind == EventType::Invoke && events[i].f == "set")
+        .collect();
+    if sets.len() < 2 {
+        return;
+    }
+    let a = sets[rng.below(sets.len() as u64) as usize];
+    let b = sets[rng.below(sets.len() as u64) as usize];
+    if a == b || events[a].key != events[b].key {
+        return;
+    }
+    let (value, process) = (events[a].value.clone(), events[b].process.clone());
+    for e in events[b..]
+        .iter_mut()
+        .filter(|e| e.process == process)
+        .take(2)
+    {
+        if e.f == "set" {
+            e.value = value.clone();
+        }
+    }
+}
+
 /// Writes events as our JSON Lines.
 pub fn to_jsonl(events: &[Event]) -> String {
     let mut out = String::with_capacity(events.len() * 90);

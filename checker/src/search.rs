@@ -492,6 +492,21 @@ pub fn search<M: SeqModel>(
     // then for the other ops (choices).
     let mut reads_phase = true;
 
+    // Takes a linearized op back out (its state is restored by the caller).
+    macro_rules! unlinearize {
+        ($op:expr) => {{
+            let op: usize = $op;
+            bits[op / 64] &= !(1 << (op % 64));
+            bits_hash ^= zobrist[op];
+            bits_hash2 ^= zobrist2[op];
+            unlift(&mut next, &mut prev, call_node[op], ret_node[op]);
+            stranding.count(op, ops[op].ret.is_some(), 1);
+            if ops[op].ret.is_some() {
+                remaining_ok += 1;
+            }
+        }};
+    }
+
     let result = 'search: loop {
         if remaining_ok == 0 {
             break SearchResult::Linearizable(stack.iter().map(|(o, _, _)| *o as usize).collect());
@@ -566,16 +581,8 @@ pub fn search<M: SeqModel>(
                     // Seen before: undo the group.
                     while stack.len() > depth {
                         let (w, _, prev_state) = stack.pop().expect("group member");
-                        let w = w as usize;
                         state = prev_state;
-                        bits[w / 64] &= !(1 << (w % 64));
-                        bits_hash ^= zobrist[w];
-                        bits_hash2 ^= zobrist2[w];
-                        unlift(&mut next, &mut prev, call_node[w], ret_node[w]);
-                        stranding.count(w, ops[w].ret.is_some(), 1);
-                        if ops[w].ret.is_some() {
-                            remaining_ok += 1;
-                        }
+                        unlinearize!(w as usize);
                     }
                 }
                 cur = next[c];
@@ -642,14 +649,7 @@ pub fn search<M: SeqModel>(
             };
             let op = op as usize;
             state = prev_state;
-            bits[op / 64] &= !(1 << (op % 64));
-            bits_hash ^= zobrist[op];
-            bits_hash2 ^= zobrist2[op];
-            unlift(&mut next, &mut prev, call_node[op], ret_node[op]);
-            stranding.count(op, ops[op].ret.is_some(), 1);
-            if ops[op].ret.is_some() {
-                remaining_ok += 1;
-            }
+            unlinearize!(op);
             if !read_only[op] && !grouped {
                 cur = next[call_node[op] as usize];
                 reads_phase = false;

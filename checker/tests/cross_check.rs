@@ -1,7 +1,7 @@
 //! Randomised cross-check: the search and the brute-force reference must
 //! agree on many small perturbed histories.
 
-use raftkv_checker::generate::{GenOptions, Rng, kv_history};
+use raftkv_checker::generate::{GenOptions, Rng, kv_history, repeat_a_written_value};
 use raftkv_checker::{
     CheckOptions, Event, EventType, History, ModelKind, Val, Verdict, brute, check_history,
 };
@@ -73,27 +73,7 @@ fn perturb(events: &mut Vec<Event>, rng: &mut Rng) -> &'static str {
             "read-stale"
         }
         6 => {
-            // A set writes the same value as another set of its key (on its
-            // invoke and its completion), so identical pending writes occur.
-            let sets: Vec<usize> = (0..n)
-                .filter(|&i| events[i].kind == EventType::Invoke && events[i].f == "set")
-                .collect();
-            if sets.len() >= 2 {
-                let a = sets[rng.below(sets.len() as u64) as usize];
-                let b = sets[rng.below(sets.len() as u64) as usize];
-                if a != b && events[a].key == events[b].key {
-                    let (value, process) = (events[a].value.clone(), events[b].process.clone());
-                    for e in events[b..]
-                        .iter_mut()
-                        .filter(|e| e.process == process)
-                        .take(2)
-                    {
-                        if e.f == "set" {
-                            e.value = value.clone();
-                        }
-                    }
-                }
-            }
+            repeat_a_written_value(events, rng);
             "same-value"
         }
         _ => {

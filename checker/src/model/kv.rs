@@ -315,7 +315,7 @@ pub fn prune_unobserved_info_writes(p: &mut Partition<KvModel>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::generate::{GenOptions, Rng, kv_history};
+    use crate::generate::{GenOptions, Rng, kv_history, repeat_a_written_value};
     use crate::search::{Control, SearchResult, search};
     use crate::{EventType, History};
 
@@ -377,24 +377,7 @@ mod tests {
             // A third write a value another set of the key wrote before, so
             // that some values have several writers.
             if rng.chance(0.3) {
-                let sets: Vec<usize> = (0..events.len())
-                    .filter(|&i| events[i].kind == EventType::Invoke && events[i].f == "set")
-                    .collect();
-                if sets.len() >= 2 {
-                    let a = sets[rng.below(sets.len() as u64) as usize];
-                    let b = sets[rng.below(sets.len() as u64) as usize];
-                    let (a, b) = (a.min(b), a.max(b));
-                    if a != b && events[a].key == events[b].key {
-                        let (value, process) = (events[a].value.clone(), events[b].process.clone());
-                        for e in events[b..]
-                            .iter_mut()
-                            .filter(|e| e.process == process)
-                            .take(2)
-                        {
-                            e.value = value.clone();
-                        }
-                    }
-                }
+                repeat_a_written_value(&mut events, &mut rng);
             }
             let history = History::from_events(events).expect("well-formed");
             for mut with in key_partitions(&history, &Val::Nil).unwrap() {
