@@ -54,3 +54,27 @@ fn bench_rejects_a_bad_duration() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("is not a duration"), "{stderr}");
 }
+
+#[test]
+fn bench_against_an_unreachable_cluster_fails_at_once() {
+    // A port that was free a moment ago: nothing answers there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let started = std::time::Instant::now();
+    let out = Command::new(cli_support::HARNESS)
+        .args(["bench", "--cluster", &format!("127.0.0.1:{port}")])
+        .args(["--duration", "30s"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no node answered"), "{stderr}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+}

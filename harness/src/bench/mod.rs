@@ -188,6 +188,7 @@ async fn measure(args: &Args, addrs: &[String]) -> Result<Report, String> {
                         .map_err(|e| e.to_string())?,
                 );
             }
+            require_reachable(&roots[0]).await?;
         }
         Target::Etcd => {
             let members = match args.etcd_members {
@@ -268,7 +269,35 @@ async fn measure(args: &Args, addrs: &[String]) -> Result<Report, String> {
         report.definite_errors += definite;
         report.indeterminate_errors += indeterminate;
     }
+    if report.ops == 0 {
+        return Err(format!(
+            "no request succeeded during the {} s measured ({} definite and {} indeterminate \
+             errors); is the cluster at {} up and does it have a leader?",
+            args.duration.as_secs_f64(),
+            report.definite_errors,
+            report.indeterminate_errors,
+            addrs.join(",")
+        ));
+    }
     Ok(report)
+}
+
+/// Fails with every node's answer unless some node of the cluster answers
+/// `Status`, so that a wrong address is reported at once instead of as a
+/// run without results.
+async fn require_reachable(client: &Client) -> Result<(), String> {
+    let statuses = client.status_all().await;
+    if statuses.iter().any(|s| s.status.is_ok()) {
+        return Ok(());
+    }
+    let why: Vec<String> = statuses
+        .iter()
+        .map(|s| match &s.status {
+            Ok(_) => format!("{}: ok", s.addr),
+            Err(e) => format!("{}: {e}", s.addr),
+        })
+        .collect();
+    Err(format!("no node answered: {}", why.join("; ")))
 }
 
 /// One closed-loop client of the system under test.
