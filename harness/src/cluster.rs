@@ -72,6 +72,13 @@ impl ClusterConfig {
     }
 }
 
+/// This machine's CPUs split evenly among `sharers` processes (at least one
+/// each): local nodes that each took every CPU would contend for them.
+pub fn threads_per_share(sharers: usize) -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cpus / sharers.max(1)).max(1)
+}
+
 /// State of one node process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NodeState {
@@ -275,6 +282,17 @@ impl Cluster {
             "--data-dir".into(),
             node.data_dir.display().to_string(),
         ];
+        let threads_given = self
+            .config
+            .extra_args
+            .iter()
+            .any(|a| a.starts_with("--worker-threads"));
+        if !threads_given {
+            args.push(format!(
+                "--worker-threads={}",
+                threads_per_share(self.config.nodes)
+            ));
+        }
         args.extend(self.config.extra_args.iter().cloned());
         args
     }
@@ -708,6 +726,24 @@ mod tests {
         assert!(peers.contains(&format!("2={a2}")), "{peers}");
         assert!(peers.contains("3=127.0.0.1:9"), "{peers}");
         assert_eq!(c.peer_addr(2, 3), c.listen_addr(3).to_string());
+    }
+
+    #[test]
+    fn nodes_share_the_cpus_unless_told_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = std::env::current_exe().unwrap();
+        let c = Cluster::new(ClusterConfig::new(3, bin.clone(), dir.path())).unwrap();
+        let share = format!("--worker-threads={}", threads_per_share(3));
+        assert!(c.command_line(2).contains(&share));
+        assert!(threads_per_share(1_000) == 1 && threads_per_share(0) >= 1);
+        let mut config = ClusterConfig::new(3, bin, dir.path());
+        config.extra_args = vec!["--worker-threads=7".into()];
+        let line = Cluster::new(config).unwrap().command_line(1);
+        let given: Vec<_> = line
+            .iter()
+            .filter(|a| a.contains("--worker-threads"))
+            .collect();
+        assert_eq!(given, ["--worker-threads=7"]);
     }
 
     #[test]

@@ -67,7 +67,20 @@ fn main() -> ExitCode {
 /// Runs a subcommand's async body on a fresh runtime: exit 0 on success, 1
 /// with the error on stderr otherwise, 3 if no runtime can be started.
 fn run_to_exit_code(body: impl std::future::Future<Output = Result<(), String>>) -> ExitCode {
-    let runtime = match tokio::runtime::Runtime::new() {
+    run_to_exit_code_on(None, body)
+}
+
+/// Like [`run_to_exit_code`] on a runtime of `worker_threads` threads
+/// (`None`: one per CPU).
+fn run_to_exit_code_on(
+    worker_threads: Option<usize>,
+    body: impl std::future::Future<Output = Result<(), String>>,
+) -> ExitCode {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = worker_threads {
+        builder.worker_threads(n.max(1));
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -57,6 +57,12 @@ pub struct Args {
     /// made meanwhile wait and go out together in the next one.
     #[arg(long, default_value_t = 16)]
     pub max_inflight_appends: usize,
+    /// Threads that run the gRPC services and the Raft driver (the log has
+    /// its own); 0 means one per CPU. Nodes that share a machine run best
+    /// with the CPUs split among them: `harness` gives each local node
+    /// CPUs / nodes.
+    #[arg(long, default_value_t = 0)]
+    pub worker_threads: usize,
 }
 
 /// Validated settings derived from [`Args`].
@@ -77,6 +83,8 @@ pub struct Settings {
     pub request_timeout: Duration,
     pub session_ttl_ms: u64,
     pub max_sessions: usize,
+    /// `None`: one per CPU.
+    pub worker_threads: Option<usize>,
 }
 
 /// Parses `1=127.0.0.1:7001,2=127.0.0.1:7002`.
@@ -186,6 +194,7 @@ impl Args {
             session_ttl_ms: self.session_ttl_ms,
             max_sessions: self.max_sessions,
             max_inflight_appends: self.max_inflight_appends,
+            worker_threads: (self.worker_threads > 0).then_some(self.worker_threads),
         })
     }
 }
@@ -261,6 +270,11 @@ mod tests {
                 .unwrap()
                 .max_inflight_appends,
             2
+        );
+        assert_eq!(args(&[]).unwrap().worker_threads, None);
+        assert_eq!(
+            args(&["--worker-threads", "1"]).unwrap().worker_threads,
+            Some(1)
         );
     }
 }

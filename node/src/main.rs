@@ -117,7 +117,11 @@ fn start(settings: Settings) -> Result<(), String> {
         ttl_ms: settings.session_ttl_ms,
         max_sessions: settings.max_sessions,
     });
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = settings.worker_threads {
+        runtime.worker_threads(n);
+    }
+    let runtime = runtime
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;

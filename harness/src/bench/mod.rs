@@ -87,13 +87,26 @@ pub struct Args {
     /// all members of --cluster.
     #[arg(long, value_enum, default_value_t = EtcdMembers::Leader)]
     etcd_members: EtcdMembers,
+    /// Threads of the load generator; default: this machine's CPUs split
+    /// evenly among it and the nodes (at least one).
+    #[arg(long)]
+    client_threads: Option<usize>,
     /// Print the result as one JSON object.
     #[arg(long)]
     json: bool,
 }
 
-pub fn main(args: Args) -> ExitCode {
-    crate::run_to_exit_code(run(args))
+pub fn main(mut args: Args) -> ExitCode {
+    let nodes = if args.cluster.is_empty() {
+        args.nodes
+    } else {
+        args.cluster.len()
+    };
+    let threads = args
+        .client_threads
+        .unwrap_or_else(|| crate::cluster::threads_per_share(nodes + 1));
+    args.client_threads = Some(threads);
+    crate::run_to_exit_code_on(Some(threads), run(args))
 }
 
 /// Measured figures of one run.
@@ -117,8 +130,8 @@ impl Report {
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    if args.concurrency == 0 || args.connections == 0 {
-        return Err("--concurrency and --connections must be at least 1".into());
+    if args.concurrency == 0 || args.connections == 0 || args.client_threads == Some(0) {
+        return Err("--concurrency, --connections and --client-threads must be at least 1".into());
     }
     if args.keys == 0 || args.key_size == 0 {
         return Err("--keys and --key-size must be at least 1".into());
@@ -342,6 +355,7 @@ fn print_report(args: &Args, r: &Report) {
             "nodes": if args.cluster.is_empty() { args.nodes } else { args.cluster.len() },
             "concurrency": args.concurrency,
             "connections": args.connections,
+            "client_threads": args.client_threads,
             "duration_s": r.elapsed.as_secs_f64(),
             "value_size": args.value_size,
             "key_size": args.key_size,

@@ -1,6 +1,6 @@
 //! The key-value store: the data plus the client sessions.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use crate::codec::{DecodeError, Reader, put_bytes, put_varint};
 use crate::command::{Command, Reply, Request};
@@ -13,7 +13,8 @@ const SNAPSHOT_VERSION: u8 = 1;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KvStore {
     config: SessionConfig,
-    data: BTreeMap<String, Vec<u8>>,
+    /// Unordered: lookups are all the service needs; the snapshot sorts.
+    data: HashMap<String, Vec<u8>>,
     sessions: Sessions,
     applied_index: u64,
     /// Highest leader time stamp seen, so time never goes backwards.
@@ -24,7 +25,7 @@ impl KvStore {
     pub fn new(config: SessionConfig) -> Self {
         KvStore {
             config,
-            data: BTreeMap::new(),
+            data: HashMap::new(),
             sessions: Sessions::default(),
             applied_index: 0,
             now_ms: 0,
@@ -145,7 +146,9 @@ impl KvStore {
         put_varint(&mut out, self.applied_index);
         put_varint(&mut out, self.now_ms);
         put_varint(&mut out, self.data.len() as u64);
-        for (k, v) in &self.data {
+        let mut data: Vec<_> = self.data.iter().collect();
+        data.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        for (k, v) in data {
             put_bytes(&mut out, k.as_bytes());
             put_bytes(&mut out, v);
         }
@@ -175,12 +178,14 @@ impl KvStore {
         store.applied_index = r.varint()?;
         store.now_ms = r.varint()?;
         let keys = r.varint()?;
+        let mut last_key: Option<String> = None;
         for _ in 0..keys {
             let key = r.string()?;
             let value = r.bytes()?.to_vec();
-            if store.data.last_key_value().is_some_and(|(k, _)| *k >= key) {
+            if last_key.as_ref().is_some_and(|k| *k >= key) {
                 return Err(r.error(format!("key {key:?} out of order")));
             }
+            last_key = Some(key.clone());
             store.data.insert(key, value);
         }
         let sessions = r.varint()?;
