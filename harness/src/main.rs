@@ -76,10 +76,15 @@ fn run_to_exit_code_on(
     worker_threads: Option<usize>,
     body: impl std::future::Future<Output = Result<(), String>>,
 ) -> ExitCode {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = worker_threads {
-        builder.worker_threads(n.max(1));
-    }
+    let mut builder = match worker_threads {
+        Some(n) if n <= 1 => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {

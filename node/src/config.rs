@@ -58,9 +58,10 @@ pub struct Args {
     #[arg(long, default_value_t = 16)]
     pub max_inflight_appends: usize,
     /// Threads that run the gRPC services and the Raft driver (the log has
-    /// its own); 0 means one per CPU. Nodes that share a machine run best
-    /// with the CPUs split among them: `harness` gives each local node
-    /// CPUs / nodes.
+    /// its own); 0 means one per CPU. With 1, everything runs on one thread,
+    /// so that replies queued together leave in one write. Nodes that share
+    /// a machine run best with the CPUs split among them: `harness` gives
+    /// each local node CPUs / nodes.
     #[arg(long, default_value_t = 0)]
     pub worker_threads: usize,
 }

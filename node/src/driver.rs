@@ -170,6 +170,9 @@ impl Driver {
                     None => return Ok(()),
                 },
             }
+            // Let the tasks that are ready queue their inputs first, so that
+            // one turn (one WAL write, one append per follower) covers them.
+            tokio::task::yield_now().await;
             for _ in 0..MAX_INPUTS_PER_TURN {
                 match self.rx.try_recv() {
                     Ok(input) => self.handle(input)?,

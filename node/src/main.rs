@@ -117,10 +117,15 @@ fn start(settings: Settings) -> Result<(), String> {
         ttl_ms: settings.session_ttl_ms,
         max_sessions: settings.max_sessions,
     });
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = settings.worker_threads {
-        runtime.worker_threads(n);
-    }
+    let mut runtime = match settings.worker_threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     let runtime = runtime
         .enable_all()
         .build()

@@ -64,8 +64,13 @@ pub struct Args {
     /// Number of distinct keys.
     #[arg(long, default_value_t = 10_000)]
     keys: u64,
-    /// gRPC connections per node, shared round-robin by the clients.
-    #[arg(long, default_value_t = 1)]
+    /// gRPC connections per node, shared round-robin by the clients. Over a
+    /// single connection a closed loop tends to move in lock-step (every
+    /// reply arrives in one read, every next request leaves in one write),
+    /// so the load generator and the servers take turns instead of
+    /// overlapping; a few connections, like a few client processes, avoid
+    /// that.
+    #[arg(long, default_value_t = 4)]
     connections: usize,
     /// Target an existing cluster (HOST:PORT,...) instead of starting one.
     #[arg(long, value_name = "ADDRS", value_delimiter = ',')]
