@@ -1,4 +1,5 @@
-//! Shared by the raftkv programs: the gRPC code generated from `proto/`.
+//! Shared by the raftkv programs: the gRPC code generated from `proto/`,
+//! the client library and the runtime set-up.
 
 /// `raftkv.v1`: the public KV service and the internal Raft peer service.
 pub mod proto {
@@ -9,3 +10,4 @@ pub mod proto {
 }
 
 pub mod client;
+pub mod runtime;

@@ -76,16 +76,7 @@ fn run_to_exit_code_on(
     worker_threads: Option<usize>,
     body: impl std::future::Future<Output = Result<(), String>>,
 ) -> ExitCode {
-    let mut builder = match worker_threads {
-        Some(n) if n <= 1 => tokio::runtime::Builder::new_current_thread(),
-        Some(n) => {
-            let mut b = tokio::runtime::Builder::new_multi_thread();
-            b.worker_threads(n);
-            b
-        }
-        None => tokio::runtime::Builder::new_multi_thread(),
-    };
-    let runtime = match builder.enable_all().build() {
+    let runtime = match raftkv::runtime::build(worker_threads) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

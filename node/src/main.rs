@@ -117,18 +117,7 @@ fn start(settings: Settings) -> Result<(), String> {
         ttl_ms: settings.session_ttl_ms,
         max_sessions: settings.max_sessions,
     });
-    let mut runtime = match settings.worker_threads {
-        Some(1) => tokio::runtime::Builder::new_current_thread(),
-        Some(n) => {
-            let mut b = tokio::runtime::Builder::new_multi_thread();
-            b.worker_threads(n);
-            b
-        }
-        None => tokio::runtime::Builder::new_multi_thread(),
-    };
-    let runtime = runtime
-        .enable_all()
-        .build()
+    let runtime = raftkv::runtime::build(settings.worker_threads)
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(serve(Arc::new(settings), raft, kv, wal))
 }

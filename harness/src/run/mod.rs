@@ -191,10 +191,7 @@ fn run_main(args: Args) -> Result<u8, HarnessError> {
         op_timeout: args.op_timeout,
     };
     let dir = create_run_dir(&args.out, &args.nemesis)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = raftkv::runtime::build(Some(2))?;
     let result = runtime.block_on(async {
         let nodes = Arc::new(Mutex::new(plan_nodes(&args, node_bin, &dir)?));
         let interrupted = Arc::new(AtomicBool::new(false));
