@@ -46,8 +46,8 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
 use crate::proto::{
-    CasRequest, GetRequest, NoOpRequest, Session, SetRequest, StatusRequest, StatusResponse,
-    kv_client::KvClient,
+    CasRequest, EntryHashesRequest, EntryHashesResponse, GetRequest, NoOpRequest, Session,
+    SetRequest, StatusRequest, StatusResponse, kv_client::KvClient,
 };
 
 /// Settings of a [`Client`].
@@ -334,6 +334,45 @@ impl Client {
     /// Asks every node for its `Status`, concurrently, each bounded by the
     /// request timeout. Also updates the id map and the leader guess.
     pub async fn status_all(&self) -> Vec<NodeStatus> {
+        self.status_all_inner(false).await
+    }
+
+    /// [`Client::status_all`] with each node's state-machine digest.
+    pub async fn status_all_with_digest(&self) -> Vec<NodeStatus> {
+        self.status_all_inner(true).await
+    }
+
+    /// The hashes of the log entries in `[from, to]` held by the node at
+    /// position `node` of [`Client::addrs`].
+    pub async fn entry_hashes(
+        &self,
+        node: usize,
+        from: u64,
+        to: u64,
+    ) -> Result<EntryHashesResponse, String> {
+        let channel = {
+            let shared = self.shared.lock().unwrap();
+            shared
+                .channels
+                .get(node)
+                .cloned()
+                .ok_or_else(|| format!("no node at position {node}"))?
+        };
+        let timeout = self.options.request_timeout;
+        let mut kv = KvClient::new(channel);
+        let mut request = tonic::Request::new(EntryHashesRequest {
+            from_index: from,
+            to_index: to,
+        });
+        request.set_timeout(timeout);
+        match tokio::time::timeout(timeout, kv.entry_hashes(request)).await {
+            Ok(Ok(response)) => Ok(response.into_inner()),
+            Ok(Err(status)) => Err(describe(&status)),
+            Err(_) => Err(format!("no answer within {timeout:?}")),
+        }
+    }
+
+    async fn status_all_inner(&self, with_digest: bool) -> Vec<NodeStatus> {
         let (addrs, channels) = {
             let shared = self.shared.lock().unwrap();
             (shared.addrs.clone(), shared.channels.clone())
@@ -344,7 +383,7 @@ impl Client {
             .map(|channel| {
                 tokio::spawn(async move {
                     let mut kv = KvClient::new(channel);
-                    let mut request = tonic::Request::new(StatusRequest {});
+                    let mut request = tonic::Request::new(StatusRequest { with_digest });
                     request.set_timeout(timeout);
                     match tokio::time::timeout(timeout, kv.status(request)).await {
                         Ok(Ok(response)) => Ok(response.into_inner()),
@@ -976,6 +1015,13 @@ mod tests {
                 leader_id: leader,
                 ..Default::default()
             }))
+        }
+
+        async fn entry_hashes(
+            &self,
+            _: Request<EntryHashesRequest>,
+        ) -> Result<Response<EntryHashesResponse>, Status> {
+            Ok(Response::new(EntryHashesResponse::default()))
         }
     }
 

@@ -570,7 +570,7 @@ pub async fn node_status(addr: SocketAddr, timeout: Duration) -> Result<StatusRe
             .await
             .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
         let mut kv = KvClient::new(channel);
-        kv.status(StatusRequest {})
+        kv.status(StatusRequest::default())
             .await
             .map(|r| r.into_inner())
             .map_err(|s| format!("{addr}: {}", s.message()))

@@ -38,7 +38,25 @@ pub type ReadReply = oneshot::Sender<Result<(Option<Vec<u8>>, Index), Status>>;
 pub struct NodeStatus {
     pub core: raftkv_core::Status,
     pub applied: Index,
+    /// Last index covered by the newest snapshot (0 without one).
+    pub snapshot_index: Index,
+    /// The state machine's digest, when asked for.
+    pub digest: Option<u64>,
+    /// The hash chained over every applied entry.
+    pub applied_chain: u64,
 }
+
+/// The hashes of the log entries a node holds in a range.
+#[derive(Debug, Clone, Default)]
+pub struct EntryHashes {
+    /// (index, term, hash of kind and payload), in index order.
+    pub entries: Vec<(Index, Term, u64)>,
+    pub first_index: Index,
+    pub last_index: Index,
+}
+
+/// Most entries one `EntryHashes` answer covers.
+pub const MAX_ENTRY_HASHES: u64 = 10_000;
 
 pub enum Input {
     Peer(Message),
@@ -51,7 +69,15 @@ pub enum Input {
         reply: ReadReply,
     },
     Status {
+        with_digest: bool,
         reply: oneshot::Sender<NodeStatus>,
+    },
+    /// Hashes of the entries in `[from, to]` (at most
+    /// [`MAX_ENTRY_HASHES`]).
+    EntryHashes {
+        from: Index,
+        to: Index,
+        reply: oneshot::Sender<EntryHashes>,
     },
     /// The node is about to stop: a leader first hands leadership to its
     /// most up-to-date follower (TimeoutNow), so that the cluster does not
@@ -217,11 +243,17 @@ impl Driver {
             Input::Peer(msg) => self.raft.step(msg),
             Input::Propose { request, reply } => self.propose(request, reply),
             Input::Read { key, reply } => self.read(key, reply),
-            Input::Status { reply } => {
+            Input::Status { with_digest, reply } => {
                 let _ = reply.send(NodeStatus {
                     core: self.raft.status(),
                     applied: self.kv.applied_index(),
+                    snapshot_index: 0,
+                    digest: with_digest.then(|| self.kv.digest()),
+                    applied_chain: self.kv.applied_chain(),
                 });
+            }
+            Input::EntryHashes { from, to, reply } => {
+                let _ = reply.send(self.entry_hashes(from, to));
             }
             Input::Shutdown { reply } => self.start_shutdown(reply),
             Input::Wal(WalEvent::Durable(number)) => self.persisted(number),
@@ -355,11 +387,33 @@ impl Driver {
         }
     }
 
+    fn entry_hashes(&self, from: Index, to: Index) -> EntryHashes {
+        let status = self.raft.status();
+        let lo = from.max(status.first_index);
+        let hi = to
+            .min(status.last_index)
+            .min(lo.saturating_add(MAX_ENTRY_HASHES - 1));
+        let entries = (lo..=hi)
+            .filter_map(|i| self.raft.entry(i))
+            .map(|e| {
+                let hash = raftkv_kv::digest::entry_hash(e.term, e.kind.code(), &e.data);
+                (e.index, e.term, hash)
+            })
+            .collect();
+        EntryHashes {
+            entries,
+            first_index: status.first_index,
+            last_index: status.last_index,
+        }
+    }
+
     fn apply(&mut self, entry: Entry) {
         let index = entry.index;
         if index <= self.kv.applied_index() {
             return;
         }
+        self.kv
+            .record_entry(index, entry.term, entry.kind.code(), &entry.data);
         let reply = match entry.kind {
             EntryKind::Noop => {
                 self.kv.skip(index);

@@ -247,10 +247,14 @@ impl Kv for KvService {
 
     async fn status(
         &self,
-        _request: tonic::Request<proto::StatusRequest>,
+        request: tonic::Request<proto::StatusRequest>,
     ) -> Answer<proto::StatusResponse> {
+        let with_digest = request.into_inner().with_digest;
         let (tx, rx) = oneshot::channel();
-        self.driver.send(Input::Status { reply: tx })?;
+        self.driver.send(Input::Status {
+            with_digest,
+            reply: tx,
+        })?;
         let status = match tokio::time::timeout(self.settings.request_timeout, rx).await {
             Ok(Ok(status)) => status,
             Ok(Err(_)) => return Err(Status::unavailable("node is shutting down")),
@@ -275,6 +279,45 @@ impl Kv for KvService {
             commit_index: status.core.commit,
             applied_index: status.applied,
             last_log_index: status.core.last_index,
+            first_log_index: status.core.first_index,
+            snapshot_index: status.snapshot_index,
+            state_digest: status.digest.unwrap_or(0),
+            applied_chain: status.applied_chain,
+        }))
+    }
+
+    async fn entry_hashes(
+        &self,
+        request: tonic::Request<proto::EntryHashesRequest>,
+    ) -> Answer<proto::EntryHashesResponse> {
+        let proto::EntryHashesRequest {
+            from_index,
+            to_index,
+        } = request.into_inner();
+        if from_index == 0 || to_index < from_index {
+            return Err(Status::invalid_argument(format!(
+                "entry range [{from_index}, {to_index}] is empty or starts at 0"
+            )));
+        }
+        let (tx, rx) = oneshot::channel();
+        self.driver.send(Input::EntryHashes {
+            from: from_index,
+            to: to_index,
+            reply: tx,
+        })?;
+        let hashes = match tokio::time::timeout(self.settings.request_timeout, rx).await {
+            Ok(Ok(hashes)) => hashes,
+            Ok(Err(_)) => return Err(Status::unavailable("node is shutting down")),
+            Err(_) => return Err(Status::deadline_exceeded("node did not answer in time")),
+        };
+        Ok(Response::new(proto::EntryHashesResponse {
+            entries: hashes
+                .entries
+                .into_iter()
+                .map(|(index, term, hash)| proto::EntryHash { index, term, hash })
+                .collect(),
+            first_log_index: hashes.first_index,
+            last_log_index: hashes.last_index,
         }))
     }
 }

@@ -104,6 +104,8 @@ async fn kill_leader_then_restart(n: usize) {
             "{key}"
         );
     }
+    // Every replica holds the same log and state.
+    assert_replicas_agree(&cluster, Duration::from_secs(10)).await;
 }
 
 #[test]

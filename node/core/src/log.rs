@@ -50,6 +50,11 @@ impl RaftLog {
         }
     }
 
+    /// First index held in the log.
+    pub fn first_index(&self) -> Index {
+        1
+    }
+
     pub fn last_index(&self) -> Index {
         self.entries.len() as Index
     }

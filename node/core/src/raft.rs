@@ -347,6 +347,7 @@ impl Raft {
             leader: self.leader,
             commit: self.log.committed,
             applied: self.log.applied,
+            first_index: self.log.first_index(),
             last_index: self.log.last_index(),
         }
     }

@@ -13,6 +13,16 @@ pub enum EntryKind {
     Noop,
 }
 
+impl EntryKind {
+    /// A stable one-byte code, for hashes and encodings.
+    pub fn code(self) -> u8 {
+        match self {
+            EntryKind::Command => 0,
+            EntryKind::Noop => 1,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub term: Term,
@@ -198,5 +208,7 @@ pub struct Status {
     pub leader: Option<NodeId>,
     pub commit: Index,
     pub applied: Index,
+    /// First index held in the log.
+    pub first_index: Index,
     pub last_index: Index,
 }

@@ -98,6 +98,18 @@ impl<'a> Reader<'a> {
         Ok(b)
     }
 
+    /// Eight bytes, little-endian.
+    pub(crate) fn u64_le(&mut self) -> Result<u64, DecodeError> {
+        let end = self.pos + 8;
+        let b = self
+            .bytes
+            .get(self.pos..end)
+            .ok_or_else(|| self.error("unexpected end of input"))?;
+        let v = u64::from_le_bytes(b.try_into().expect("eight bytes"));
+        self.pos = end;
+        Ok(v)
+    }
+
     pub(crate) fn string(&mut self) -> Result<String, DecodeError> {
         let start = self.pos;
         let b = self.bytes()?;

@@ -9,6 +9,7 @@
 
 mod codec;
 mod command;
+pub mod digest;
 mod session;
 mod store;
 

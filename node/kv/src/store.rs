@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use crate::codec::{DecodeError, Reader, put_bytes, put_varint};
 use crate::command::{Command, Reply, Request};
+use crate::digest::{self, Fnv64};
 use crate::session::{Admission, Session, SessionConfig, Sessions};
 
 const SNAPSHOT_VERSION: u8 = 1;
@@ -19,6 +20,9 @@ pub struct KvStore {
     applied_index: u64,
     /// Highest leader time stamp seen, so time never goes backwards.
     now_ms: u64,
+    /// Hash chained over every log entry recorded with
+    /// [`KvStore::record_entry`], for comparing replicas' histories.
+    chain: u64,
 }
 
 impl KvStore {
@@ -29,7 +33,27 @@ impl KvStore {
             sessions: Sessions::default(),
             applied_index: 0,
             now_ms: 0,
+            chain: 0,
         }
+    }
+
+    /// Chains the log entry at `index` into [`KvStore::applied_chain`].
+    /// The caller records every entry it applies or skips, in log order,
+    /// before applying it; `kind` is the entry kind's stable code.
+    pub fn record_entry(&mut self, index: u64, term: u64, kind: u8, data: &[u8]) {
+        self.chain = digest::chain_next(self.chain, index, term, kind, data);
+    }
+
+    /// A hash chained over every entry recorded so far: two stores that
+    /// recorded the same entries in the same order have the same chain.
+    pub fn applied_chain(&self) -> u64 {
+        self.chain
+    }
+
+    /// A hash of the whole replicated state (the snapshot encoding): equal
+    /// stores give equal digests.
+    pub fn digest(&self) -> u64 {
+        Fnv64::default().write(&self.encode_snapshot()).finish()
     }
 
     /// Applies the command of the log entry at `index`. Exactly-once: a
@@ -145,6 +169,7 @@ impl KvStore {
         let mut out = vec![SNAPSHOT_VERSION];
         put_varint(&mut out, self.applied_index);
         put_varint(&mut out, self.now_ms);
+        out.extend_from_slice(&self.chain.to_le_bytes());
         put_varint(&mut out, self.data.len() as u64);
         let mut data: Vec<_> = self.data.iter().collect();
         data.sort_unstable_by(|a, b| a.0.cmp(b.0));
@@ -177,6 +202,7 @@ impl KvStore {
         let mut store = KvStore::new(config);
         store.applied_index = r.varint()?;
         store.now_ms = r.varint()?;
+        store.chain = r.u64_le()?;
         let keys = r.varint()?;
         let mut last_key: Option<String> = None;
         for _ in 0..keys {

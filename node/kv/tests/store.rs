@@ -313,7 +313,18 @@ fn same_entries_give_identical_stores() {
     assert_eq!(replies_a, replies_b);
     assert_eq!(a, b);
     assert_eq!(a.encode_snapshot(), b.encode_snapshot());
+    assert_eq!(a.digest(), b.digest());
     assert_eq!(a.applied_index(), 5_000);
+    // One different entry (or one entry recorded with another term) shows
+    // in the digest and the applied chain.
+    let mut c = a.clone();
+    c.apply(5_001, &req(999, 1, time, set("k0", "other")));
+    assert_ne!(c.digest(), a.digest());
+    let (mut x, mut y) = (a.clone(), a.clone());
+    x.record_entry(5_001, 3, 0, b"e");
+    y.record_entry(5_001, 4, 0, b"e");
+    assert_ne!(x.applied_chain(), y.applied_chain());
+    assert_ne!(x.digest(), y.digest());
     // The mix exercised every session outcome.
     for (what, seen) in [
         ("expired", replies_a.contains(&Reply::SessionExpired)),
@@ -348,16 +359,23 @@ fn snapshot_round_trips_and_continues_identically() {
         .collect();
     let mut whole = KvStore::new(config);
     for (i, r) in entries[..1_000].iter().enumerate() {
+        whole.record_entry(i as u64 + 1, 1, 0, &r.encode());
         whole.apply(i as u64 + 1, r);
     }
     let snap = whole.encode_snapshot();
     let mut restored = KvStore::decode_snapshot(config, &snap).unwrap();
     assert_eq!(restored, whole);
+    assert_eq!(restored.applied_chain(), whole.applied_chain());
+    assert_eq!(restored.digest(), whole.digest());
     for (i, r) in entries[1_000..].iter().enumerate() {
         let index = 1_001 + i as u64;
+        for store in [&mut restored, &mut whole] {
+            store.record_entry(index, 2, 0, &r.encode());
+        }
         assert_eq!(restored.apply(index, r), whole.apply(index, r));
     }
     assert_eq!(restored, whole);
+    assert_eq!(restored.digest(), whole.digest());
     for n in 0..snap.len() {
         assert!(KvStore::decode_snapshot(config, &snap[..n]).is_err());
     }

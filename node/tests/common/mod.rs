@@ -244,8 +244,17 @@ pub async fn client(addr: &str) -> KvClient<Channel> {
 }
 
 pub async fn status(addr: &str) -> Option<StatusResponse> {
+    status_of(addr, false).await
+}
+
+/// The status of node at `addr`, with the state-machine digest if asked.
+pub async fn status_of(addr: &str, with_digest: bool) -> Option<StatusResponse> {
     let mut c = client(addr).await;
-    let r = tokio::time::timeout(Duration::from_millis(500), c.status(StatusRequest {})).await;
+    let r = tokio::time::timeout(
+        Duration::from_millis(500),
+        c.status(StatusRequest { with_digest }),
+    )
+    .await;
     match r {
         Ok(Ok(s)) => Some(s.into_inner()),
         _ => None,
@@ -340,6 +349,54 @@ pub async fn wait_applied(cluster: &Cluster, i: usize, index: u64, timeout: Dura
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Waits until every running node has applied the same index as the
+/// leader's commit index, then asserts that their state-machine digests,
+/// applied chains and log entry hashes agree.
+pub async fn assert_replicas_agree(cluster: &Cluster, timeout: Duration) {
+    let nodes = cluster.running();
+    let leader = cluster.wait_leader(&nodes, timeout).await;
+    let commit = status(&cluster.addr(leader)).await.unwrap().commit_index;
+    for &i in &nodes {
+        wait_applied(cluster, i, commit, timeout).await;
+    }
+    let mut first: Option<(usize, StatusResponse)> = None;
+    for &i in &nodes {
+        let s = status_of(&cluster.addr(i), true).await.expect("status");
+        assert_eq!(s.applied_index, commit, "node {} applied", i + 1);
+        assert_ne!(s.state_digest, 0, "node {} gave no digest", i + 1);
+        match &first {
+            None => first = Some((i, s)),
+            Some((j, f)) => {
+                assert_eq!(
+                    (s.state_digest, s.applied_chain),
+                    (f.state_digest, f.applied_chain),
+                    "nodes {} and {} differ at applied index {commit}",
+                    i + 1,
+                    j + 1
+                );
+            }
+        }
+    }
+    let mut hashes = Vec::new();
+    for &i in &nodes {
+        let mut c = client(&cluster.addr(i)).await;
+        let r = c
+            .entry_hashes(raftkv::proto::EntryHashesRequest {
+                from_index: 1,
+                to_index: commit,
+            })
+            .await
+            .expect("entry hashes")
+            .into_inner();
+        assert_eq!(r.entries.len() as u64, commit, "node {}", i + 1);
+        hashes.push(r.entries);
+    }
+    assert!(
+        hashes.windows(2).all(|w| w[0] == w[1]),
+        "entry hashes differ"
+    );
 }
 
 /// Waits for the process of node `i` to exit; returns its status and log.
