@@ -24,7 +24,7 @@ use crate::transport::Transport;
 use crate::wal_writer::{WalEvent, WalJob, WalWriter};
 
 #[cfg(feature = "planted-mistakes")]
-use crate::plant::{self, Plant};
+use raftkv_plant::{self as plant, Plant};
 
 /// Inputs most handled in one turn before the core's output is worked off.
 const MAX_INPUTS_PER_TURN: usize = 4096;

@@ -6,8 +6,6 @@ mod driver;
 mod errors;
 mod kv_service;
 mod peer_service;
-#[cfg(feature = "planted-mistakes")]
-mod plant;
 mod transport;
 mod wal_writer;
 
@@ -67,8 +65,11 @@ fn main() -> ExitCode {
 
 fn check_plant() -> Result<(), String> {
     #[cfg(feature = "planted-mistakes")]
-    if let Some(p) = plant::init()? {
-        warn!(mistake = ?p, "PLANTED MISTAKE ACTIVE: this node is deliberately incorrect");
+    if let Some(p) = raftkv_plant::init()? {
+        warn!(
+            mistake = p.name(),
+            "PLANTED MISTAKE ACTIVE: this node is deliberately incorrect"
+        );
     }
     #[cfg(not(feature = "planted-mistakes"))]
     if std::env::var("RAFTKV_PLANT").is_ok_and(|v| !v.is_empty()) {
