@@ -55,14 +55,14 @@ pub fn generate(args: GenerateArgs) -> ExitCode {
         with_fail: true,
         seed: args.seed,
     });
-    print!("{}", to_jsonl(&events));
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), to_jsonl(&events).as_bytes());
     ExitCode::SUCCESS
 }
 
 pub fn run(args: BenchArgs) -> ExitCode {
     let dir = std::env::temp_dir().join(format!("checker-bench-{}", std::process::id()));
     if let Err(e) = std::fs::create_dir_all(&dir) {
-        eprintln!("checker: cannot create {}: {e}", dir.display());
+        err!("checker: cannot create {}: {e}", dir.display());
         return ExitCode::from(3);
     }
     let mut code = ExitCode::SUCCESS;
@@ -77,7 +77,7 @@ pub fn run(args: BenchArgs) -> ExitCode {
         });
         let path = dir.join(format!("history-{n}.jsonl"));
         if let Err(e) = std::fs::write(&path, to_jsonl(&events)) {
-            eprintln!("checker: cannot write {}: {e}", path.display());
+            err!("checker: cannot write {}: {e}", path.display());
             return ExitCode::from(3);
         }
         drop(events);
@@ -93,7 +93,7 @@ pub fn run(args: BenchArgs) -> ExitCode {
             Ok(out) => {
                 let total = t0.elapsed();
                 let cpu = cpu_seconds() - cpu0;
-                println!(
+                out!(
                     "ops={n} processes={} keys={} info={:.0}%: {} in {:.3} s wall, {:.3} s CPU (read+parse {:.3} s, decide {:.3} s wall), memo peak {:.1} MiB, max RSS {:.1} MiB",
                     args.processes,
                     args.keys,
@@ -111,7 +111,7 @@ pub fn run(args: BenchArgs) -> ExitCode {
                 }
             }
             Err(e) => {
-                eprintln!("checker: {e}");
+                err!("checker: {e}");
                 code = ExitCode::from(3);
             }
         }
@@ -142,7 +142,7 @@ fn register_bench(args: &BenchArgs) {
         let history = match raftkv_checker::History::from_events(events) {
             Ok(h) => h,
             Err(e) => {
-                eprintln!("checker: generated history rejected: {e}");
+                err!("checker: generated history rejected: {e}");
                 return;
             }
         };
@@ -155,7 +155,7 @@ fn register_bench(args: &BenchArgs) {
         let out = raftkv_checker::check_history(
             history,
             raftkv_checker::ModelKind::Kv,
-            &raftkv_checker::Val::Nil,
+            &raftkv_checker::Semantics::default(),
             &opts,
         );
         times.push(t0.elapsed().as_secs_f64() * 1e6);
@@ -167,7 +167,7 @@ fn register_bench(args: &BenchArgs) {
     times.sort_by(f64::total_cmp);
     cpu_times.sort_by(f64::total_cmp);
     let pct = |v: &[f64], p: f64| v[((v.len() - 1) as f64 * p) as usize];
-    println!(
+    out!(
         "single register: {} histories of {} ops, {} processes, {:.0}% info: wall median {:.0} µs, p90 {:.0} µs, max {:.0} µs; thread CPU median {:.0} µs, p90 {:.0} µs, max {:.0} µs, total {:.1} ms{}",
         times.len(),
         args.register_ops,

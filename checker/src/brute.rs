@@ -4,6 +4,7 @@
 //! Used to cross-check the search.
 
 use crate::history::{History, Op, Status};
+use crate::model::Semantics;
 use crate::value::Val;
 use std::collections::BTreeMap;
 
@@ -12,14 +13,24 @@ pub const MAX_OPS: usize = 12;
 
 type Store = BTreeMap<Option<Val>, Val>;
 
-fn apply(store: &Store, op: &Op, initial: &Val) -> Option<Store> {
+fn apply(store: &Store, op: &Op, sem: &Semantics) -> Option<Store> {
+    let initial = op
+        .key
+        .as_ref()
+        .map_or(&sem.initial.default, |k| sem.initial.of(k));
     let cur = store.get(&op.key).unwrap_or(initial).clone();
     let mut next = store.clone();
     match op.f.as_str() {
         "set" | "put" | "write" => {
             next.insert(op.key.clone(), op.input.clone());
         }
-        "get" | "read" if op.status == Status::Ok && op.output != cur => return None,
+        "get" | "read"
+            if op.status == Status::Ok
+                && op.output != cur
+                && !sem.nil_read.unconstrained(&op.output) =>
+        {
+            return None;
+        }
         "cas" => {
             let [expected, new] = op.input.as_list()? else {
                 return None;
@@ -48,7 +59,7 @@ fn apply(store: &Store, op: &Op, initial: &Val) -> Option<Store> {
 
 /// Whether the history is linearizable as a key-value map (ops without a key
 /// act on one register). `None` if it has more than [`MAX_OPS`] ops.
-pub fn linearizable_kv(history: &History, initial: &Val) -> Option<bool> {
+pub fn linearizable_kv(history: &History, sem: &Semantics) -> Option<bool> {
     let ops: Vec<&Op> = history
         .ops
         .iter()
@@ -57,10 +68,10 @@ pub fn linearizable_kv(history: &History, initial: &Val) -> Option<bool> {
     if ops.len() > MAX_OPS {
         return None;
     }
-    Some(dfs(&ops, (1u32 << ops.len()) - 1, &Store::new(), initial))
+    Some(dfs(&ops, (1u32 << ops.len()) - 1, &Store::new(), sem))
 }
 
-fn dfs(ops: &[&Op], remaining: u32, store: &Store, initial: &Val) -> bool {
+fn dfs(ops: &[&Op], remaining: u32, store: &Store, sem: &Semantics) -> bool {
     let must_finish = |i: usize| ops[i].status == Status::Ok;
     if (0..ops.len()).all(|i| remaining & (1 << i) == 0 || !must_finish(i)) {
         return true;
@@ -78,8 +89,8 @@ fn dfs(ops: &[&Op], remaining: u32, store: &Store, initial: &Val) -> bool {
         if blocked {
             continue;
         }
-        if let Some(next) = apply(store, ops[i], initial)
-            && dfs(ops, remaining & !(1 << i), &next, initial)
+        if let Some(next) = apply(store, ops[i], sem)
+            && dfs(ops, remaining & !(1 << i), &next, sem)
         {
             return true;
         }
@@ -95,7 +106,7 @@ pub fn is_linearization(
     history: &History,
     key: Option<&Val>,
     order: &[usize],
-    initial: &Val,
+    sem: &Semantics,
 ) -> bool {
     let mut seen = vec![false; history.ops.len()];
     let mut store = Store::new();
@@ -112,7 +123,7 @@ pub fn is_linearization(
         }) {
             return false;
         }
-        match apply(&store, op, initial) {
+        match apply(&store, op, sem) {
             Some(next) => store = next,
             None => return false,
         }
@@ -122,5 +133,8 @@ pub fn is_linearization(
         .iter()
         .filter(|o| key.is_none() || o.key.as_ref() == key)
         .filter(|o| o.f != "noop")
+        .filter(|o| {
+            !(matches!(o.f.as_str(), "get" | "read") && sem.nil_read.unconstrained(&o.output))
+        })
         .all(|o| o.status != Status::Ok || seen[o.id])
 }

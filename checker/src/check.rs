@@ -4,9 +4,9 @@
 use crate::error::CheckError;
 use crate::format::{self, Format};
 use crate::history::{History, Op};
-use crate::model::{self, Job, ModelKind};
+use crate::model::{self, Initial, Job, ModelKind, NilRead, Semantics};
 use crate::search::{Abort, Control, SearchResult};
-use crate::value::Val;
+use crate::value::{Val, shorten};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,8 +19,13 @@ use std::time::{Duration, Instant};
 pub struct CheckOptions {
     pub model: ModelKind,
     /// Initial value of every register/key; `None` = nil/absent (Porcupine's
-    /// key-value files default to "").
+    /// key-value files default to ""). For the kv and multi-register models a
+    /// map gives each key or register its own (`{:x 0 :y 0}`; keys not in
+    /// the map keep the default).
     pub initial: Option<Val>,
+    /// How an ok read of nil is taken; `None` = by the format (see
+    /// [`default_nil_read`]).
+    pub nil_read: Option<NilRead>,
     pub format: Format,
     /// Past this the verdict is Unknown.
     pub time_limit: Option<Duration>,
@@ -42,6 +47,7 @@ impl Default for CheckOptions {
         CheckOptions {
             model: ModelKind::Auto,
             initial: None,
+            nil_read: None,
             format: Format::Auto,
             time_limit: None,
             explain_time_limit: Duration::from_secs(10),
@@ -124,6 +130,8 @@ pub struct Outcome {
     pub file: Option<PathBuf>,
     pub format: Format,
     pub model: ModelKind,
+    /// How ok reads of nil were taken.
+    pub nil_read: NilRead,
     pub verdict: Verdict,
     /// Why the verdict is Unknown.
     pub reason: Option<String>,
@@ -194,8 +202,9 @@ impl Outcome {
         let mut s = self.one_line();
         s.push('\n');
         s.push_str(&format!(
-            "  format {}, {} events, {} ops ({} checked), {} nemesis events\n",
+            "  format {}, nil reads {}, {} events, {} ops ({} checked), {} nemesis events\n",
             self.format,
+            self.nil_read.as_str(),
             self.history.events,
             self.history.ops.len(),
             self.ops_checked,
@@ -225,7 +234,7 @@ impl Outcome {
                         } else {
                             ", explanation incomplete"
                         },
-                        f.state.as_deref().unwrap_or("?")
+                        f.state.as_deref().map_or("?".to_string(), |s| shorten(&s))
                     ));
                     let show = 20;
                     let skip = f.prefix.len().saturating_sub(show);
@@ -268,6 +277,7 @@ impl Outcome {
             "file": self.file.as_ref().map(|p| p.display().to_string()),
             "format": self.format.as_str(),
             "model": self.model.as_str(),
+            "nil_read": self.nil_read.as_str(),
             "verdict": self.verdict.as_str(),
             "exit_code": self.exit_code(),
             "reason": self.reason,
@@ -288,10 +298,13 @@ impl Outcome {
 
 /// A one-line description of an op, for people.
 pub fn describe(op: &Op) -> String {
-    let key = op.key.as_ref().map_or(String::new(), |k| format!(" {k}"));
+    let key = op
+        .key
+        .as_ref()
+        .map_or(String::new(), |k| format!(" {}", k.short()));
     let out = match op.status {
         crate::history::Status::Ok if !op.output.is_nil() || op.f == "get" || op.f == "read" => {
-            format!(" -> {}", op.output)
+            format!(" -> {}", op.output.short())
         }
         _ => String::new(),
     };
@@ -303,9 +316,9 @@ pub fn describe(op: &Op) -> String {
         "op {} process {}: {}{} {}{} [{}] ({lines})",
         op.id,
         op.process,
-        op.f,
+        shorten(&op.f),
         key,
-        op.input,
+        op.input.short(),
         out,
         op.status.as_str()
     )
@@ -351,8 +364,13 @@ pub fn check_file(path: impl AsRef<Path>, opts: &CheckOptions) -> Result<Outcome
 /// Checks a history given as text.
 pub fn check_text(text: &str, opts: &CheckOptions) -> Result<Outcome, CheckError> {
     let t0 = Instant::now();
+    // A UTF-8 byte-order mark (some editors write one) is not content.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let (events, format) = format::parse(text, opts.format)?;
     let history = History::from_events(events)?;
+    if history.ops.is_empty() {
+        return Err(empty_history(text, &history));
+    }
     let parse_time = t0.elapsed();
     let model = match opts.model {
         ModelKind::Auto => match format {
@@ -361,22 +379,78 @@ pub fn check_text(text: &str, opts: &CheckOptions) -> Result<Outcome, CheckError
         },
         m => m,
     };
-    let initial = match (&opts.initial, format, model) {
-        (Some(v), _, _) => v.clone(),
-        (None, Format::PorcupineKv, ModelKind::Kv) => Val::Str(String::new()),
-        (None, _, _) => Val::Nil,
-    };
-    let mut out = check_history(history, model, &initial, opts)?;
+    let sem = semantics(opts, format, model)?;
+    let mut out = check_history(history, model, &sem, opts)?;
     out.format = format;
     out.parse_time = parse_time;
     Ok(out)
+}
+
+/// A history without client operations proves nothing: a run that recorded
+/// nothing must not pass a gate.
+fn empty_history(text: &str, history: &History) -> CheckError {
+    let what = if history.nemesis.is_empty() {
+        "the history is empty".to_string()
+    } else {
+        format!(
+            "the history has only {} nemesis events",
+            history.nemesis.len()
+        )
+    };
+    CheckError::parse(
+        text.lines().count() + 1,
+        format!(
+            "at least one client operation (an invoke), found none: {what}, so nothing can be checked"
+        ),
+    )
+}
+
+/// How ok reads of nil are taken in each format unless told: Jepsen/Knossos
+/// EDN follows Knossos's models (nil = the value read is unknown); our JSON
+/// Lines, Porcupine's key-value files and Jepsen console logs (as Porcupine
+/// reads them) take nil as "absent".
+pub fn default_nil_read(format: Format) -> NilRead {
+    match format {
+        Format::Edn => NilRead::Unknown,
+        _ => NilRead::Absent,
+    }
+}
+
+/// The initial values and nil-read rule for checking a history of `format`
+/// against `model`.
+pub fn semantics(
+    opts: &CheckOptions,
+    format: Format,
+    model: ModelKind,
+) -> Result<Semantics, CheckError> {
+    let default = match (format, model) {
+        (Format::PorcupineKv, ModelKind::Kv) => Val::Str(String::new()),
+        _ => Val::Nil,
+    };
+    let initial = match (&opts.initial, model) {
+        (None, _) => Initial::all(default),
+        (Some(_), ModelKind::Mutex) => {
+            return Err(CheckError::Usage(
+                "--initial does not apply to the mutex model (it starts free)".into(),
+            ));
+        }
+        (Some(Val::Map(m)), ModelKind::Kv | ModelKind::MultiRegister) => Initial {
+            default,
+            per_key: m.clone(),
+        },
+        (Some(v), _) => Initial::all(v.clone()),
+    };
+    Ok(Semantics {
+        initial,
+        nil_read: opts.nil_read.unwrap_or(default_nil_read(format)),
+    })
 }
 
 /// Checks a parsed history against `model` (not Auto).
 pub fn check_history(
     history: History,
     model: ModelKind,
-    initial: &Val,
+    sem: &Semantics,
     opts: &CheckOptions,
 ) -> Result<Outcome, CheckError> {
     let start = Instant::now();
@@ -385,12 +459,15 @@ pub fn check_history(
     } else {
         model
     };
-    let jobs: Vec<Mutex<Box<dyn Job>>> = model::partitions(model, &history, initial)?
+    let jobs: Vec<Mutex<Box<dyn Job>>> = model::partitions(model, &history, sem)?
         .into_iter()
         .map(Mutex::new)
         .collect();
     let ops_checked = jobs.iter().map(|j| j.lock().unwrap().op_ids().len()).sum();
-    let ctl = Control::new(opts.time_limit.map(|t| start + t), opts.memo_limit_bytes);
+    let ctl = Control::new(
+        opts.time_limit.and_then(|t| start.checked_add(t)),
+        opts.memo_limit_bytes,
+    );
     let results = decide_all(&jobs, &ctl, opts.threads, !opts.check_all_keys);
     let jobs: Vec<Box<dyn Job>> = jobs.into_iter().map(|m| m.into_inner().unwrap()).collect();
     let decide_time = start.elapsed();
@@ -466,7 +543,10 @@ pub fn check_history(
         };
         if opts.explain {
             let t0 = Instant::now();
-            let ectl = Control::new(Some(t0 + opts.explain_time_limit), opts.memo_limit_bytes);
+            let ectl = Control::new(
+                t0.checked_add(opts.explain_time_limit),
+                opts.memo_limit_bytes,
+            );
             let (stuck, complete) = match job.run(&ectl, true) {
                 SearchResult::Illegal(s) => (s, true),
                 SearchResult::Aborted(_, s) => (s, false),
@@ -503,6 +583,7 @@ pub fn check_history(
         file: None,
         format: Format::Auto,
         model,
+        nil_read: sem.nil_read,
         verdict,
         reason,
         history: Arc::new(history),
@@ -515,6 +596,9 @@ pub fn check_history(
         memo_peak_bytes: results.mem_peak,
     })
 }
+
+/// More worker threads than this are not started, whatever was asked.
+pub const MAX_THREADS: usize = 256;
 
 struct Decided {
     outcomes: Vec<Option<SearchResult>>,
@@ -538,7 +622,7 @@ fn decide_all(
         threads
     }
     .min(jobs.len())
-    .max(1);
+    .clamp(1, MAX_THREADS);
     let next = AtomicUsize::new(0);
     let outcomes: Vec<Mutex<Option<SearchResult>>> =
         jobs.iter().map(|_| Mutex::new(None)).collect();

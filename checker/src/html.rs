@@ -47,10 +47,7 @@ fn data(outcome: &Outcome) -> serde_json::Value {
         .fold(0, i64::max);
     // The page composes each op's description from its fields and lines.
     let lines = |o: &crate::history::Op| json!([o.invoke_line, o.complete_line]);
-    let key_label = |k: &crate::value::Val| match k {
-        crate::value::Val::Str(s) => s.clone(),
-        other => other.to_string(),
-    };
+    let key_label = crate::model::key_label;
     let failure = outcome.failure.as_ref();
     let mut drawn = 0usize;
     let mut drawn_labels = std::collections::HashSet::new();
@@ -131,7 +128,7 @@ fn data(outcome: &Outcome) -> serde_json::Value {
     let nemesis: Vec<serde_json::Value> = h
         .nemesis
         .iter()
-        .map(|n| json!([t(n.rank, n.time), n.kind.as_str(), n.f, n.value.to_string()]))
+        .map(|n| json!([t(n.rank, n.time), n.kind.as_str(), n.f, n.value.short()]))
         .collect();
     json!({
         "timed": h.timed,
@@ -147,15 +144,15 @@ fn data(outcome: &Outcome) -> serde_json::Value {
 /// A bar's label: the op in a few characters.
 fn short(o: &crate::history::Op) -> String {
     let out = match (o.status, o.f.as_str()) {
-        (Status::Ok, "get" | "read" | "txn") => format!(" → {}", o.output),
+        (Status::Ok, "get" | "read" | "txn") => format!(" → {}", o.output.short()),
         _ => String::new(),
     };
     let input = if o.input.is_nil() {
         String::new()
     } else {
-        format!(" {}", o.input)
+        format!(" {}", o.input.short())
     };
-    format!("{}{input}{out}", o.f)
+    format!("{}{input}{out}", crate::value::shorten(&o.f))
 }
 
 /// Renders the page.

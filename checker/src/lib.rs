@@ -35,5 +35,5 @@ pub use error::CheckError;
 pub use format::Format;
 pub use history::{Event, EventType, History, Op, Process, Status};
 pub use html::render_html;
-pub use model::ModelKind;
+pub use model::{Initial, ModelKind, NilRead, Semantics};
 pub use value::Val;

@@ -1,12 +1,10 @@
 //! `checker`: decides whether histories are linearizable.
 
 use clap::{Parser, Subcommand};
-use raftkv_checker::{CheckOptions, Format, ModelKind, Outcome, Verdict, check_file, format};
+use raftkv_checker::{CheckOptions, Format, ModelKind, NilRead, Outcome, Verdict, check_file};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
-
-mod bench;
 
 #[derive(Parser)]
 #[command(
@@ -40,9 +38,16 @@ struct CheckArgs {
     /// format and op names).
     #[arg(long, default_value = "auto")]
     model: String,
-    /// Initial value of registers/keys, as EDN or JSON (nil by default).
+    /// Initial value of registers/keys, as JSON or EDN (nil by default). For
+    /// the kv and multi-register models a map gives each key or register its
+    /// own: '{:x 0 :y 0}' or '{"x":0,"y":0}'.
     #[arg(long)]
     initial: Option<String>,
+    /// What an ok read of nil means: absent (the key or register held nil)
+    /// or unknown (the read constrains nothing, as in Knossos's models).
+    /// auto: unknown for EDN histories, absent for the other formats.
+    #[arg(long, default_value = "auto")]
+    nil_read: String,
     /// auto, jsonl, edn, porcupine-kv, jepsen-log.
     #[arg(long, default_value = "auto")]
     format: String,
@@ -70,35 +75,64 @@ struct CheckArgs {
     all_keys: bool,
 }
 
-/// Parses durations like `30s`, `500ms`, `2m`, `1.5s`, or plain seconds.
+/// Parses durations like `30s`, `500ms`, `2m`, `1.5s`, `1e3`, or plain
+/// seconds. Durations too long to represent (`1e20`, `inf`) mean no limit.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let (num, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
-        Some(i) => (&s[..i], &s[i..]),
-        None => (s, "s"),
-    };
+    let (num, scale) = [
+        ("ms", 1e-3),
+        ("min", 60.0),
+        ("s", 1.0),
+        ("m", 60.0),
+        ("h", 3600.0),
+    ]
+    .iter()
+    .find_map(|&(unit, scale)| Some((s.strip_suffix(unit)?, scale)))
+    .unwrap_or((s, 1.0));
     let n: f64 = num
+        .trim()
         .parse()
-        .map_err(|_| format!("expected a duration like 30s, 500ms or 2m, found {s:?}"))?;
-    let secs = match unit {
-        "ms" => n / 1e3,
-        "s" => n,
-        "m" | "min" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => {
-            return Err(format!(
-                "expected a duration unit ms, s, m or h, found {s:?}"
-            ));
-        }
-    };
-    if !(secs.is_finite() && secs >= 0.0) {
+        .map_err(|_| format!("expected a duration like 30s, 500ms, 2m or 1h, found {s:?}"))?;
+    let secs = n * scale;
+    if secs.is_nan() || secs < 0.0 {
         return Err(format!("expected a non-negative duration, found {s:?}"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Ok(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
 }
 
+/// Parses `--initial`: JSON first (`{"x":0}` is also EDN, with other
+/// meaning), then EDN.
+fn parse_initial(s: &str) -> Result<raftkv_checker::Val, String> {
+    if let Ok(j) = serde_json::from_str::<serde_json::Value>(s) {
+        return Ok(raftkv_checker::Val::from_json(&j));
+    }
+    raftkv_checker::format::edn::parse_value(s).map_err(|e| {
+        format!(
+            "--initial: expected a JSON or EDN value, found {} ({e})",
+            raftkv_checker::value::quote_short(s)
+        )
+    })
+}
+
+/// Prints to stdout; a closed pipe (`checker check ... | head`) is not an
+/// error: the exit code still tells the verdict.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        let _ = std::io::Write::write_fmt(&mut std::io::stdout().lock(), format_args!("{}\n", format_args!($($arg)*)));
+    }};
+}
+
+/// Prints to stderr, never failing.
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        let _ = std::io::Write::write_fmt(&mut std::io::stderr().lock(), format_args!("{}\n", format_args!($($arg)*)));
+    }};
+}
+
+mod bench;
+
 fn usage_error(msg: &str) -> ExitCode {
-    eprintln!("checker: {msg}");
+    err!("checker: {msg}");
     ExitCode::from(3)
 }
 
@@ -133,18 +167,15 @@ fn run_check(args: CheckArgs) -> ExitCode {
         Ok(f) => f,
         Err(e) => return usage_error(&e.to_string()),
     };
-    let initial = match &args.initial {
-        None => None,
-        Some(s) => match format::edn::parse_value(s) {
-            Ok(v) => Some(v),
-            Err(_) => match serde_json::from_str::<serde_json::Value>(s) {
-                Ok(j) => Some(raftkv_checker::Val::from_json(&j)),
-                Err(_) => {
-                    return usage_error(&format!(
-                        "--initial: expected an EDN or JSON value, found {s:?}"
-                    ));
-                }
-            },
+    let initial = match args.initial.as_deref().map(parse_initial).transpose() {
+        Ok(v) => v,
+        Err(e) => return usage_error(&e),
+    };
+    let nil_read = match args.nil_read.as_str() {
+        "auto" => None,
+        s => match s.parse::<NilRead>() {
+            Ok(n) => Some(n),
+            Err(e) => return usage_error(&format!("--nil-read: {e}")),
         },
     };
     let time_limit = match args.time_limit.as_deref().map(parse_duration).transpose() {
@@ -158,6 +189,7 @@ fn run_check(args: CheckArgs) -> ExitCode {
     let opts = CheckOptions {
         model,
         initial,
+        nil_read,
         format: fmt,
         time_limit,
         explain_time_limit,
@@ -176,23 +208,23 @@ fn run_check(args: CheckArgs) -> ExitCode {
                 if let Some(base) = &args.html {
                     let path = html_path(base, i, n);
                     if let Err(e) = std::fs::write(&path, raftkv_checker::render_html(&outcome)) {
-                        eprintln!("checker: cannot write {}: {e}", path.display());
+                        err!("checker: cannot write {}: {e}", path.display());
                         return ExitCode::from(3);
                     }
                     if !args.json {
-                        println!("  timeline written to {}", path.display());
+                        out!("  timeline written to {}", path.display());
                     }
                 }
                 outcome.exit_code()
             }
             Err(e) => {
                 if args.json {
-                    println!(
+                    out!(
                         "{}",
                         serde_json::json!({"file": file.display().to_string(), "error": e.to_string(), "exit_code": 3})
                     );
                 }
-                eprintln!("checker: {e}");
+                err!("checker: {e}");
                 3
             }
         };
@@ -203,14 +235,17 @@ fn run_check(args: CheckArgs) -> ExitCode {
     }
     if n > 1 {
         if args.json {
-            println!(
+            out!(
                 "{}",
                 serde_json::json!({"summary": {"files": n, "linearizable": counts[0], "not_linearizable": counts[1], "unknown": counts[2], "errors": counts[3], "exit_code": worst}})
             );
         } else {
-            println!(
+            out!(
                 "{n} files: {} linearizable, {} not linearizable, {} unknown, {} errors",
-                counts[0], counts[1], counts[2], counts[3]
+                counts[0],
+                counts[1],
+                counts[2],
+                counts[3]
             );
         }
     }
@@ -219,11 +254,11 @@ fn run_check(args: CheckArgs) -> ExitCode {
 
 fn report(outcome: &Outcome, files: usize, json: bool) {
     if json {
-        println!("{}", outcome.to_json());
+        out!("{}", outcome.to_json());
     } else if files == 1 || outcome.verdict == Verdict::NotLinearizable {
-        print!("{}", outcome.summary());
+        out!("{}", outcome.summary().trim_end());
     } else {
-        println!("{}", outcome.one_line());
+        out!("{}", outcome.one_line());
     }
 }
 

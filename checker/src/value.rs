@@ -3,8 +3,9 @@
 use std::fmt;
 
 /// A value read from a history: JSON and EDN both map onto this.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Val {
+    #[default]
     Nil,
     Bool(bool),
     Int(i64),
@@ -86,6 +87,61 @@ impl Val {
                     .collect(),
             ),
         }
+    }
+}
+
+/// Values and texts longer than this many bytes are cut when shown to
+/// people (text summaries, the timeline page).
+pub const SHOWN_MAX: usize = 120;
+
+/// Collects at most `max` bytes of what is written (at a char boundary),
+/// counting all of it.
+struct Capped {
+    shown: String,
+    max: usize,
+    total: usize,
+}
+
+impl fmt::Write for Capped {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.total += s.len();
+        if self.shown.len() < self.max {
+            let mut room = (self.max - self.shown.len()).min(s.len());
+            while !s.is_char_boundary(room) {
+                room -= 1;
+            }
+            self.shown.push_str(&s[..room]);
+        }
+        Ok(())
+    }
+}
+
+/// `x` displayed, cut to [`SHOWN_MAX`] bytes with its full length noted:
+/// `"aaaa…" (10485760 bytes)`.
+pub fn shorten(x: &dyn fmt::Display) -> String {
+    let mut c = Capped {
+        shown: String::new(),
+        max: SHOWN_MAX,
+        total: 0,
+    };
+    let _ = fmt::write(&mut c, format_args!("{x}"));
+    if c.total <= SHOWN_MAX {
+        c.shown
+    } else {
+        format!("{}… ({} bytes)", c.shown, c.total)
+    }
+}
+
+/// A text quoted as `{:?}` would, cut to [`SHOWN_MAX`] bytes.
+pub fn quote_short(s: &str) -> String {
+    shorten(&format_args!("{s:?}"))
+}
+
+impl Val {
+    /// The value as shown to people: cut to [`SHOWN_MAX`] bytes, with the
+    /// full length noted.
+    pub fn short(&self) -> String {
+        shorten(self)
     }
 }
 

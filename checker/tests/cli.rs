@@ -1,25 +1,9 @@
 //! The `checker` binary: exit codes, several files, JSON, limits.
 
+mod common;
+
+use common::{checker, code, s, stderr, write};
 use raftkv_checker::generate::{GenOptions, kv_history, to_jsonl};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn checker(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_checker"))
-        .args(args)
-        .output()
-        .expect("run checker")
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exited normally")
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
 
 const GOOD: &str =
     "{\"time\":1,\"process\":0,\"type\":\"invoke\",\"f\":\"set\",\"key\":\"x\",\"value\":\"a\"}
@@ -28,10 +12,6 @@ const GOOD: &str =
 {\"time\":4,\"process\":1,\"type\":\"ok\",\"f\":\"get\",\"key\":\"x\",\"value\":\"a\"}
 ";
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 #[test]
 fn exit_codes_and_messages() {
     let dir = tempfile::tempdir().unwrap();
@@ -39,7 +19,7 @@ fn exit_codes_and_messages() {
     let bad = write(
         dir.path(),
         "bad.jsonl",
-        &GOOD.replace(
+        GOOD.replace(
             "\"type\":\"ok\",\"f\":\"get\",\"key\":\"x\",\"value\":\"a\"",
             "\"type\":\"ok\",\"f\":\"get\",\"key\":\"x\",\"value\":\"b\"",
         ),
@@ -47,7 +27,7 @@ fn exit_codes_and_messages() {
     let malformed = write(
         dir.path(),
         "malformed.jsonl",
-        &format!("{GOOD}{{\"time\":5,\"process\":2,\"type\":\"invoke\"}}\n"),
+        format!("{GOOD}{{\"time\":5,\"process\":2,\"type\":\"invoke\"}}\n"),
     );
 
     let o = checker(&["check", s(&good)]);
@@ -64,7 +44,7 @@ fn exit_codes_and_messages() {
 
     let o = checker(&["check", s(&malformed)]);
     assert_eq!(code(&o), 3);
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = stderr(&o);
     assert!(err.contains("malformed.jsonl:5: expected"), "{err}");
 
     let o = checker(&["check", s(&dir.path().join("missing.jsonl"))]);
@@ -122,7 +102,7 @@ fn limits_give_unknown() {
         with_fail: true,
         seed: 7,
     });
-    let big = write(dir.path(), "big.jsonl", &to_jsonl(&events));
+    let big = write(dir.path(), "big.jsonl", to_jsonl(&events));
     let o = checker(&["check", s(&big), "--time-limit", "0s", "--json"]);
     assert_eq!(code(&o), 2, "{}", String::from_utf8_lossy(&o.stdout));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -142,7 +122,7 @@ fn limits_give_unknown() {
         with_fail: true,
         seed: 7,
     });
-    let spread = write(dir.path(), "spread.jsonl", &to_jsonl(&events));
+    let spread = write(dir.path(), "spread.jsonl", to_jsonl(&events));
     let o = checker(&["check", s(&spread), "--time-limit", "60s"]);
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stdout));
 }

@@ -3,13 +3,14 @@
 
 use raftkv_checker::generate::{GenOptions, Rng, kv_history, repeat_a_written_value};
 use raftkv_checker::{
-    CheckOptions, Event, EventType, History, ModelKind, Val, Verdict, brute, check_history,
+    CheckOptions, Event, EventType, History, Initial, ModelKind, NilRead, Semantics, Val, Verdict,
+    brute, check_history,
 };
 
 /// Applies one random perturbation; returns what it did.
 fn perturb(events: &mut Vec<Event>, rng: &mut Rng) -> &'static str {
     let n = events.len();
-    match rng.below(7) {
+    match rng.below(8) {
         0 => {
             // Stretch an op: invoke earlier.
             let i = rng.below(n as u64) as usize;
@@ -76,6 +77,16 @@ fn perturb(events: &mut Vec<Event>, rng: &mut Rng) -> &'static str {
             repeat_a_written_value(events, rng);
             "same-value"
         }
+        7 => {
+            // A read returns nil: absent, or unknown under Knossos's rule.
+            let reads: Vec<usize> = (0..n)
+                .filter(|&i| events[i].kind == EventType::Ok && events[i].f == "get")
+                .collect();
+            if let Some(&i) = reads.get(rng.below(reads.len().max(1) as u64) as usize) {
+                events[i].value = Val::Nil;
+            }
+            "read-nil"
+        }
         _ => {
             // An acknowledged write is reported as failed.
             let sets: Vec<usize> = (0..n)
@@ -108,11 +119,27 @@ fn search_agrees_with_brute_force_on_random_histories() {
             did.push(perturb(&mut events, &mut rng));
         }
         let history = History::from_events(events.clone()).expect("well-formed");
-        let expected = brute::linearizable_kv(&history, &Val::Nil).expect("small");
+        // Both nil-read rules, and sometimes a key that starts with a value.
+        let sem = Semantics {
+            nil_read: if case % 3 == 0 {
+                NilRead::Unknown
+            } else {
+                NilRead::Absent
+            },
+            initial: Initial {
+                default: Val::Nil,
+                per_key: if case % 5 == 0 {
+                    vec![(Val::Str("k0".into()), Val::Str("v1".into()))]
+                } else {
+                    Vec::new()
+                },
+            },
+        };
+        let expected = brute::linearizable_kv(&history, &sem).expect("small");
         let outcome = check_history(
             history.clone(),
             ModelKind::Kv,
-            &Val::Nil,
+            &sem,
             &CheckOptions {
                 threads: 1 + (case % 2) as usize,
                 ..CheckOptions::default()
@@ -123,7 +150,7 @@ fn search_agrees_with_brute_force_on_random_histories() {
         assert_eq!(
             got,
             expected,
-            "case {case}: perturbations {did:?}\n{}",
+            "case {case}: perturbations {did:?}, {sem:?}\n{}",
             raftkv_checker::generate::to_jsonl(&events)
         );
         if got {
@@ -132,7 +159,7 @@ fn search_agrees_with_brute_force_on_random_histories() {
             for p in outcome.partitions.iter().filter(|p| !p.op_ids.is_empty()) {
                 let key = history.ops[p.op_ids[0]].key.clone();
                 assert!(
-                    brute::is_linearization(&history, key.as_ref(), &p.linearization, &Val::Nil),
+                    brute::is_linearization(&history, key.as_ref(), &p.linearization, &sem),
                     "case {case}: invalid linearization {:?} for key {}",
                     p.linearization,
                     p.label

@@ -4,11 +4,16 @@ use crate::error::CheckError;
 use crate::history::{Event, EventType, Process};
 use crate::value::Val;
 
+/// Deepest nesting of forms accepted (as serde_json's default limit): deeper
+/// input is refused rather than overflowing the stack.
+pub const MAX_DEPTH: usize = 128;
+
 /// Reads EDN forms, tracking the line of each.
 pub struct Reader<'a> {
     src: &'a [u8],
     pos: usize,
     line: usize,
+    depth: usize,
 }
 
 impl<'a> Reader<'a> {
@@ -17,6 +22,7 @@ impl<'a> Reader<'a> {
             src: text.as_bytes(),
             pos: 0,
             line: 1,
+            depth: 0,
         }
     }
 
@@ -64,6 +70,19 @@ impl<'a> Reader<'a> {
 
     /// Reads one form, or returns the closing delimiter it found instead.
     fn read_or_close(&mut self) -> Result<Result<Val, u8>, CheckError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(CheckError::parse(
+                self.line,
+                format!("forms nested at most {MAX_DEPTH} levels deep"),
+            ));
+        }
+        let form = self.read_form();
+        self.depth -= 1;
+        form
+    }
+
+    fn read_form(&mut self) -> Result<Result<Val, u8>, CheckError> {
         self.skip_ws();
         let line = self.line;
         let Some(c) = self.peek() else {
@@ -122,7 +141,7 @@ impl<'a> Reader<'a> {
                         None => {
                             return Err(CheckError::parse(
                                 line,
-                                "a closing '\"' for the string starting here",
+                                "a closing '\"' for the string starting here, found the end of the input (truncated?)",
                             ));
                         }
                         Some(b'"') => break,
@@ -177,7 +196,10 @@ impl<'a> Reader<'a> {
             if self.pos >= self.src.len() {
                 return Err(CheckError::parse(
                     open_line,
-                    format!("a closing '{}' for the form opened here", close as char),
+                    format!(
+                        "a closing '{}' for the form opened here, found the end of the input (truncated?)",
+                        close as char
+                    ),
                 ));
             }
             match self.read_or_close()? {
@@ -352,7 +374,10 @@ fn parse_collection(text: &str) -> Result<Vec<Event>, CheckError> {
         if r.pos >= r.src.len() {
             return Err(CheckError::parse(
                 open_line,
-                format!("a closing '{}' for the history opened here", close as char),
+                format!(
+                    "a closing '{}' for the history opened here, found the end of the input (truncated?)",
+                    close as char
+                ),
             ));
         }
         let line = r.line();

@@ -22,9 +22,12 @@ pub fn parse(text: &str) -> Result<Vec<Event>, CheckError> {
         let (kind, rest) = split_field(rest);
         let (f, value) = split_field(rest);
         if process.is_empty() || kind.is_empty() || f.is_empty() {
+            let found = [process, kind, f].iter().filter(|x| !x.is_empty()).count();
             return Err(CheckError::parse(
                 lineno,
-                "\"jepsen.util - PROCESS TYPE F VALUE\" (fields split by tabs or spaces)",
+                format!(
+                    "\"jepsen.util - PROCESS TYPE F VALUE\" (fields split by tabs or spaces), found {found} of the first 3 fields (truncated line?)"
+                ),
             ));
         }
         let process = if process == ":nemesis" {
@@ -56,14 +59,25 @@ pub fn parse(text: &str) -> Result<Vec<Event>, CheckError> {
         } else {
             match edn::parse_value(value) {
                 Ok(v) => v,
-                // Nemesis values and error messages are free text.
-                Err(_) if process == Process::Nemesis || kind != EventType::Ok => {
+                // Nemesis values and the error messages of fail and info
+                // completions are free text.
+                Err(_)
+                    if process == Process::Nemesis
+                        || matches!(kind, EventType::Fail | EventType::Info) =>
+                {
                     Val::Str(value.to_string())
                 }
-                Err(_) => {
+                Err(e) => {
+                    let why = match e {
+                        CheckError::Parse { expected, .. } => expected,
+                        other => other.to_string(),
+                    };
                     return Err(CheckError::parse(
                         lineno,
-                        format!("an EDN value after the op name, found {value:?}"),
+                        format!(
+                            "one EDN value after the op name, found {}: expected {why}",
+                            crate::value::quote_short(value)
+                        ),
                     ));
                 }
             }

@@ -13,7 +13,7 @@ pub const VERSION: u64 = 1;
 struct RawEvent<'a> {
     index: Option<u64>,
     time: Option<i64>,
-    process: Option<RawProcess<'a>>,
+    process: Option<Val>,
     #[serde(rename = "type", borrow)]
     kind: Option<Cow<'a, str>>,
     #[serde(borrow)]
@@ -23,14 +23,6 @@ struct RawEvent<'a> {
     /// Present only on the optional header line.
     format: Option<Cow<'a, str>>,
     version: Option<u64>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RawProcess<'a> {
-    Id(i64),
-    #[serde(borrow)]
-    Name(Cow<'a, str>),
 }
 
 const SHAPE: &str = "a JSON object like {\"index\":0,\"time\":1532000,\"process\":3,\"type\":\"invoke\",\"f\":\"set\",\"key\":\"k7\",\"value\":\"v12\"}";
@@ -91,6 +83,9 @@ fn parse_chunk(text: &str, first_line: usize) -> Result<Vec<Event>, CheckError> 
         if trimmed.is_empty() {
             continue;
         }
+        if trimmed.starts_with('[') {
+            return Err(super::json_array_error(lineno));
+        }
         let raw: RawEvent = serde_json::from_str(trimmed).map_err(|e| {
             CheckError::parse(
                 lineno,
@@ -118,12 +113,15 @@ fn parse_chunk(text: &str, first_line: usize) -> Result<Vec<Event>, CheckError> 
             ));
         }
         let process = match raw.process {
-            Some(RawProcess::Id(p)) => Process::Client(p),
-            Some(RawProcess::Name(s)) if s == "nemesis" => Process::Nemesis,
-            Some(RawProcess::Name(s)) => {
+            Some(Val::Int(p)) => Process::Client(p),
+            Some(Val::Str(s)) if s == "nemesis" => Process::Nemesis,
+            Some(other) => {
                 return Err(CheckError::parse(
                     lineno,
-                    format!("\"process\" to be an integer or \"nemesis\", found {s:?}"),
+                    format!(
+                        "\"process\" to be an integer or \"nemesis\", found {}",
+                        other.to_json()
+                    ),
                 ));
             }
             None => {

@@ -92,6 +92,11 @@ pub fn detect(text: &str) -> Result<Format, CheckError> {
         }
         _ => {}
     }
+    if let Some(inner) = rest.strip_prefix('[')
+        && looks_like_json_object(inner.trim_start())
+    {
+        return Err(json_array_error(line));
+    }
     if rest.starts_with('[') || rest.starts_with('(') || rest.starts_with('{') {
         return Ok(Format::Edn);
     }
@@ -102,6 +107,20 @@ pub fn detect(text: &str) -> Result<Format, CheckError> {
         line,
         "a history: JSON lines ({\"process\":..}), EDN op maps ({:process ..}) or a Jepsen log (\"jepsen.util - ..\"); use --format to force one",
     ))
+}
+
+/// Whether `s` starts like a JSON object (`{"`), not an EDN map (`{:`).
+fn looks_like_json_object(s: &str) -> bool {
+    s.strip_prefix('{')
+        .is_some_and(|r| r.trim_start().starts_with('"'))
+}
+
+/// The error for a JSON array of events where JSON Lines were expected.
+pub fn json_array_error(line: usize) -> CheckError {
+    CheckError::parse(
+        line,
+        "JSON Lines (one event object per line), found a JSON array; convert it with: jq -c '.[]' FILE",
+    )
 }
 
 /// Parses `text` in `format` (detecting it if `Auto`); returns the events and

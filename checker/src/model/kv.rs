@@ -1,7 +1,7 @@
 //! The key-value model: each key is an independent register with `set`/`put`,
 //! `get`, `cas` and `append`; `noop` touches no key.
 
-use super::{Interner, Job, Partition, bad_op, checked_ops, interval};
+use super::{Interner, Job, Partition, Semantics, bad_op, checked_ops, interval};
 use crate::error::CheckError;
 use crate::history::{History, Status};
 use crate::search::{FxBuild, SeqModel};
@@ -114,16 +114,17 @@ impl SeqModel for KvModel {
         }
         match self.values.val(*state) {
             Val::Nil => "absent".to_string(),
-            v => v.to_string(),
+            v => v.short(),
         }
     }
 }
 
 const EXPECTED: &str = "f set/put (value), get (ok value read, null = absent), cas (value [expected, new]), append (value) or noop, each but noop with a key";
 
-/// Splits by key. Info reads and noops constrain nothing and are left out.
-pub fn partitions(history: &History, initial: &Val) -> Result<Vec<Box<dyn Job>>, CheckError> {
-    Ok(key_partitions(history, initial)?
+/// Splits by key. Info reads, noops and (with [`super::NilRead::Unknown`])
+/// ok reads of nil constrain nothing and are left out.
+pub fn partitions(history: &History, sem: &Semantics) -> Result<Vec<Box<dyn Job>>, CheckError> {
+    Ok(key_partitions(history, sem)?
         .into_iter()
         .map(|p| Box::new(p) as Box<dyn Job>)
         .collect())
@@ -132,12 +133,13 @@ pub fn partitions(history: &History, initial: &Val) -> Result<Vec<Box<dyn Job>>,
 /// The simplified partition of each key.
 pub fn key_partitions(
     history: &History,
-    initial: &Val,
+    sem: &Semantics,
 ) -> Result<Vec<Partition<KvModel>>, CheckError> {
     let mut by_key: HashMap<&Val, usize, FxBuild> = HashMap::default();
     let mut parts: Vec<Partition<KvModel>> = Vec::new();
     for op in checked_ops(history) {
-        let unconstrained_read = matches!(op.f.as_str(), "get" | "read") && op.status != Status::Ok;
+        let unconstrained_read = matches!(op.f.as_str(), "get" | "read")
+            && (op.status != Status::Ok || sem.nil_read.unconstrained(&op.output));
         if op.f == "noop" || unconstrained_read {
             continue;
         }
@@ -146,12 +148,9 @@ pub fn key_partitions(
         };
         let pi = *by_key.entry(key).or_insert_with(|| {
             let mut values = Interner::default();
-            let initial = values.id(initial);
+            let initial = values.id(sem.initial.of(key));
             parts.push(Partition {
-                label: match key {
-                    Val::Str(s) => s.clone(),
-                    other => other.to_string(),
-                },
+                label: super::key_label(key),
                 op_ids: Vec::new(),
                 intervals: Vec::new(),
                 model: KvModel {
@@ -380,7 +379,7 @@ mod tests {
                 repeat_a_written_value(&mut events, &mut rng);
             }
             let history = History::from_events(events).expect("well-formed");
-            for mut with in key_partitions(&history, &Val::Nil).unwrap() {
+            for mut with in key_partitions(&history, &Semantics::default()).unwrap() {
                 let mut without = Plain(KvModel {
                     ops: with.model.ops.clone(),
                     values: with.model.values.clone(),

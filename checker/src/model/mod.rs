@@ -88,6 +88,87 @@ impl FromStr for ModelKind {
     }
 }
 
+/// How an acknowledged read that returned nil is taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NilRead {
+    /// The register or key held nil (was absent): the read constrains.
+    Absent,
+    /// The value read is unknown, so the read is always legal (Knossos's
+    /// register, cas-register and multi-register models).
+    Unknown,
+}
+
+impl NilRead {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NilRead::Absent => "absent",
+            NilRead::Unknown => "unknown",
+        }
+    }
+
+    /// Whether an ok read that returned `value` constrains nothing.
+    pub fn unconstrained(self, value: &Val) -> bool {
+        self == NilRead::Unknown && value.is_nil()
+    }
+}
+
+impl FromStr for NilRead {
+    type Err = CheckError;
+    fn from_str(s: &str) -> Result<NilRead, CheckError> {
+        match s {
+            "absent" => Ok(NilRead::Absent),
+            "unknown" => Ok(NilRead::Unknown),
+            _ => Err(CheckError::Usage(format!(
+                "unknown nil-read rule {s:?}; expected auto, absent or unknown"
+            ))),
+        }
+    }
+}
+
+/// Initial values of registers or keys: one for all, and per register or
+/// key (from an `--initial` map for the kv and multi-register models).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Initial {
+    pub default: Val,
+    pub per_key: Vec<(Val, Val)>,
+}
+
+impl Initial {
+    /// The same initial value everywhere.
+    pub fn all(v: Val) -> Initial {
+        Initial {
+            default: v,
+            per_key: Vec::new(),
+        }
+    }
+
+    /// The initial value of `key`. Map keys match registers by value, or by
+    /// name across keywords, strings and symbols (`:x` = `"x"`), so an EDN
+    /// or JSON map fits either kind of history.
+    pub fn of(&self, key: &Val) -> &Val {
+        self.per_key
+            .iter()
+            .find(|(k, _)| k == key || (k.as_text().is_some() && k.as_text() == key.as_text()))
+            .map_or(&self.default, |(_, v)| v)
+    }
+}
+
+/// What a model needs besides the history.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Semantics {
+    pub initial: Initial,
+    pub nil_read: NilRead,
+}
+
+impl Default for Semantics {
+    fn default() -> Self {
+        Semantics {
+            initial: Initial::default(),
+            nil_read: NilRead::Absent,
+        }
+    }
+}
+
 /// One independent part of a history, ready to search.
 pub trait Job: Send {
     /// What the partition is (a key, "register", ...).
@@ -190,13 +271,13 @@ pub fn interval(op: &Op) -> Interval {
 pub fn partitions(
     kind: ModelKind,
     history: &History,
-    initial: &Val,
+    sem: &Semantics,
 ) -> Result<Vec<Box<dyn Job>>, CheckError> {
     match kind {
-        ModelKind::Kv | ModelKind::Auto => kv::partitions(history, initial),
-        ModelKind::Register | ModelKind::CasRegister => register::partitions(history, initial),
+        ModelKind::Kv | ModelKind::Auto => kv::partitions(history, sem),
+        ModelKind::Register | ModelKind::CasRegister => register::partitions(history, sem),
         ModelKind::Mutex => mutex::partitions(history),
-        ModelKind::MultiRegister => multi_register::partitions(history, initial),
+        ModelKind::MultiRegister => multi_register::partitions(history, sem),
     }
 }
 
@@ -204,8 +285,18 @@ pub(crate) fn bad_op(op: &Op, model: &str, expected: &str) -> CheckError {
     CheckError::parse(
         op.invoke_line,
         format!(
-            "{expected} for model {model}; found f={:?} value={}",
-            op.f, op.input
+            "{expected} for model {model}; found f={} value={}",
+            crate::value::quote_short(&op.f),
+            op.input.short()
         ),
     )
+}
+
+/// How a key is named in reports: a string key as its text, any other value
+/// as written; cut when long (see [`Val::short`]).
+pub fn key_label(key: &Val) -> String {
+    match key {
+        Val::Str(s) => crate::value::shorten(s),
+        other => other.short(),
+    }
 }

@@ -2,14 +2,15 @@
 //! `[:read k v]` / `[:write k v]` micro-ops over several registers.
 //! Registers touched by a common txn form one partition (union-find).
 
-use super::{Interner, Job, Partition, bad_op, checked_ops, interval};
+use super::{Interner, Job, Partition, Semantics, bad_op, checked_ops, interval};
 use crate::error::CheckError;
 use crate::history::{History, Op, Status};
 use crate::search::SeqModel;
 use crate::value::Val;
 use std::collections::HashMap;
 
-/// A read whose value is unknown (an info txn's read).
+/// A read whose value is unknown (an info txn's read, or a read of nil when
+/// nil means "unknown").
 const ANY: u32 = u32::MAX;
 
 #[derive(Clone, Debug)]
@@ -24,13 +25,14 @@ pub struct MultiRegisterModel {
     pub ops: Vec<Vec<MicroOp>>,
     pub regs: Vec<Val>,
     pub values: Interner,
-    pub initial: u32,
+    /// Initial value of each register, by index.
+    pub initial: Vec<u32>,
 }
 
 impl SeqModel for MultiRegisterModel {
     type State = Vec<u32>;
     fn init(&mut self) -> Vec<u32> {
-        vec![self.initial; self.regs.len()]
+        self.initial.clone()
     }
     fn step(&mut self, state: &Vec<u32>, op: usize) -> Option<Vec<u32>> {
         let mut s = state.clone();
@@ -53,7 +55,7 @@ impl SeqModel for MultiRegisterModel {
             .regs
             .iter()
             .zip(state)
-            .map(|(k, v)| format!("{k} {}", self.values.val(*v)))
+            .map(|(k, v)| format!("{} {}", k.short(), self.values.val(*v).short()))
             .collect();
         format!("{{{}}}", parts.join(", "))
     }
@@ -95,7 +97,7 @@ fn find(parent: &mut [usize], mut x: usize) -> usize {
     x
 }
 
-pub fn partitions(history: &History, initial: &Val) -> Result<Vec<Box<dyn Job>>, CheckError> {
+pub fn partitions(history: &History, sem: &Semantics) -> Result<Vec<Box<dyn Job>>, CheckError> {
     let mut reg_ids: HashMap<Val, usize> = HashMap::new();
     let mut regs: Vec<Val> = Vec::new();
     let mut parsed = Vec::new();
@@ -130,8 +132,6 @@ pub fn partitions(history: &History, initial: &Val) -> Result<Vec<Box<dyn Job>>,
     for (op, ms) in parsed {
         let root = find(&mut parent, reg_ids[&ms[0].1]);
         let pi = *by_root.entry(root).or_insert_with(|| {
-            let mut values = Interner::default();
-            let initial = values.id(initial);
             parts.push(Partition {
                 label: String::new(),
                 op_ids: Vec::new(),
@@ -139,8 +139,8 @@ pub fn partitions(history: &History, initial: &Val) -> Result<Vec<Box<dyn Job>>,
                 model: MultiRegisterModel {
                     ops: Vec::new(),
                     regs: Vec::new(),
-                    values,
-                    initial,
+                    values: Interner::default(),
+                    initial: Vec::new(),
                 },
             });
             local.push(HashMap::new());
@@ -153,9 +153,11 @@ pub fn partitions(history: &History, initial: &Val) -> Result<Vec<Box<dyn Job>>,
             let model = &mut part.model;
             let reg = *local[pi].entry(gid).or_insert_with(|| {
                 model.regs.push(k.clone());
+                let init = model.values.id(sem.initial.of(&k));
+                model.initial.push(init);
                 (model.regs.len() - 1) as u32
             });
-            let value = if !write && op.status != Status::Ok {
+            let value = if !write && (op.status != Status::Ok || sem.nil_read.unconstrained(&v)) {
                 ANY
             } else {
                 model.values.id(&v)
@@ -170,7 +172,7 @@ pub fn partitions(history: &History, initial: &Val) -> Result<Vec<Box<dyn Job>>,
         .into_iter()
         .map(|mut p| {
             let names: Vec<String> = p.model.regs.iter().map(|r| r.to_string()).collect();
-            p.label = names.join(",");
+            p.label = crate::value::shorten(&names.join(","));
             Box::new(p) as Box<dyn Job>
         })
         .collect())

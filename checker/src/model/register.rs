@@ -1,18 +1,18 @@
 //! Knossos's `register` and `cas-register`: one register with `read`,
-//! `write` and `cas`. An ok read's value must equal the register's (nil
-//! included); info reads constrain nothing.
+//! `write` and `cas`. An ok read's value must equal the register's; info
+//! reads constrain nothing, and nor do ok reads of nil when nil means
+//! "unknown" ([`super::NilRead`]).
 
 use super::kv::{KvModel, KvOp};
-use super::{Interner, Job, Partition, bad_op, checked_ops, interval};
+use super::{Interner, Job, Partition, Semantics, bad_op, checked_ops, interval};
 use crate::error::CheckError;
 use crate::history::{History, Status};
-use crate::value::Val;
 
 const EXPECTED: &str = "f read (ok value read), write (value) or cas (value [expected new])";
 
-pub fn partitions(history: &History, initial: &Val) -> Result<Vec<Box<dyn Job>>, CheckError> {
+pub fn partitions(history: &History, sem: &Semantics) -> Result<Vec<Box<dyn Job>>, CheckError> {
     let mut values = Interner::default();
-    let initial = values.id(initial);
+    let initial = values.id(&sem.initial.default);
     let mut part = Partition {
         label: "register".to_string(),
         op_ids: Vec::new(),
@@ -30,7 +30,7 @@ pub fn partitions(history: &History, initial: &Val) -> Result<Vec<Box<dyn Job>>,
         let rop = match op.f.as_str() {
             "write" | "set" => KvOp::Set(values.id(&op.input)),
             "read" | "get" => {
-                if op.status != Status::Ok {
+                if op.status != Status::Ok || sem.nil_read.unconstrained(&op.output) {
                     continue;
                 }
                 KvOp::Get(values.id(&op.output))
