@@ -6,12 +6,21 @@
 //! [`Store`]: [`DirStore`] mirrors the durable tree in a backing directory,
 //! [`MemStore`] keeps it in memory for tests.
 
+pub mod cli;
+pub mod control;
 pub mod extents;
+mod fuse;
 pub mod model;
+mod mount;
+pub mod mounts;
+mod process;
 pub mod store;
 
 pub use model::{
     Attr, CutReport, DirEntry, FsError, FsResult, Kind, Listing, Model, SetAttr, Stats, TornFile,
     TornMode,
 };
+pub use mount::{MountOptions, Mounted};
+pub use mounts::check_available;
+pub use process::{Launcher, LazyFsProcess};
 pub use store::{DirStore, Ino, MemStore, Meta, ROOT, Store};

@@ -227,10 +227,11 @@ impl<S: Store> Model<S> {
     }
 
     /// Ends a clean session: the store keeps exactly the durable tree.
-    /// Unsynced state is lost, as in a power cut.
-    pub fn close(mut self) -> io::Result<S> {
-        self.store.close()?;
-        Ok(self.store)
+    /// Unsynced state is lost, as in a power cut; every later operation
+    /// fails.
+    pub fn close(&mut self) -> io::Result<()> {
+        self.stats.failure = Some("the filesystem is closed".into());
+        self.store.close()
     }
 
     pub fn stats(&self) -> Stats {
