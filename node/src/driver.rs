@@ -12,7 +12,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use raftkv_core::{
     Entry, EntryKind, Index, Message, MessageKind, NodeId, NotLeader, Raft, Role, Term,
 };
-use raftkv_kv::{KvStore, Reply, Request};
+use raftkv_kv::{Command, KvStore, Reply, Request};
+use raftkv_plant::{self as plant, Plant};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::MissedTickBehavior;
 use tonic::{Code, Status};
@@ -22,9 +23,6 @@ use crate::config::Settings;
 use crate::errors;
 use crate::transport::Transport;
 use crate::wal_writer::{WalEvent, WalJob, WalWriter};
-
-#[cfg(feature = "planted-mistakes")]
-use raftkv_plant::{self as plant, Plant};
 
 /// Inputs most handled in one turn before the core's output is worked off.
 const MAX_INPUTS_PER_TURN: usize = 4096;
@@ -105,6 +103,9 @@ impl DriverHandle {
 struct PendingProposal {
     term: Term,
     reply: ProposeReply,
+    /// A CAS replicated as a plain write (a planted mistake): the value it
+    /// was compared with, for its reply.
+    cas_previous: Option<Option<Vec<u8>>>,
 }
 
 struct PendingRead {
@@ -271,6 +272,31 @@ impl Driver {
         request.time_ms = now_ms();
         #[cfg(feature = "planted-mistakes")]
         let is_set = matches!(request.command, raftkv_kv::Command::Set { .. });
+        let mut cas_previous = None;
+        if plant::is(Plant::CasCheckedAtPropose)
+            && self.raft.status().role == Role::Leader
+            && let Command::Cas {
+                key,
+                expected,
+                new_value,
+            } = request.command.clone()
+        {
+            let previous = self.kv.get(&key).map(<[u8]>::to_vec);
+            if previous != expected {
+                let index = self.kv.applied_index();
+                let _ = reply.send(Ok(Reply::Cas {
+                    applied: false,
+                    previous,
+                    index,
+                }));
+                return;
+            }
+            request.command = Command::Set {
+                key,
+                value: new_value,
+            };
+            cas_previous = Some(previous);
+        }
         match self.raft.propose(request.encode()) {
             Err(not_leader) => {
                 let _ = reply.send(Err(errors::not_leader(not_leader, &self.settings.peers)));
@@ -281,10 +307,12 @@ impl Driver {
                     let _ = reply.send(Ok(Reply::Set { index }));
                     return;
                 }
-                if let Some(old) = self
-                    .proposals
-                    .insert(index, PendingProposal { term, reply })
-                {
+                let pending = PendingProposal {
+                    term,
+                    reply,
+                    cas_previous,
+                };
+                if let Some(old) = self.proposals.insert(index, pending) {
                     let _ = old.reply.send(Err(overwritten(index)));
                 }
             }
@@ -374,17 +402,20 @@ impl Driver {
             }
             for ctx in rd.failed_reads {
                 if let Some(read) = self.reads.remove(&ctx) {
-                    let leader = match self.raft.status().leader {
-                        Some(id) if id != self.settings.id => NotLeader::Leader(id),
-                        _ => NotLeader::Unknown,
-                    };
-                    let _ = read
-                        .reply
-                        .send(Err(errors::not_leader(leader, &self.settings.peers)));
+                    let _ = read.reply.send(Err(self.not_leader()));
                 }
             }
             self.serve_reads();
         }
+    }
+
+    /// The not-leader answer naming the leader this node knows of.
+    fn not_leader(&self) -> Status {
+        let leader = match self.raft.status().leader {
+            Some(id) if id != self.settings.id => NotLeader::Leader(id),
+            _ => NotLeader::Unknown,
+        };
+        errors::not_leader(leader, &self.settings.peers)
     }
 
     fn entry_hashes(&self, from: Index, to: Index) -> EntryHashes {
@@ -443,10 +474,18 @@ impl Driver {
             },
         };
         if let Some(pending) = self.proposals.remove(&index) {
-            let answer = if pending.term != entry.term {
+            let answer = if pending.term != entry.term && !plant::is(Plant::ReplyByIndex) {
                 Err(overwritten(index))
             } else {
                 reply.ok_or_else(|| Status::internal(format!("entry {index} holds no command")))
+            };
+            let answer = match (pending.cas_previous, answer) {
+                (Some(previous), Ok(Reply::Set { index })) => Ok(Reply::Cas {
+                    applied: true,
+                    previous,
+                    index,
+                }),
+                (_, answer) => answer,
             };
             let _ = pending.reply.send(answer);
         }
@@ -488,16 +527,21 @@ impl Driver {
         }
         let lost = self.last_role == Role::Leader
             && (status.role != Role::Leader || status.term != self.last_term);
-        if lost && !self.proposals.is_empty() {
+        if lost && !self.proposals.is_empty() && !plant::is(Plant::ReplyByIndex) {
             warn!(
                 pending = self.proposals.len(),
                 "leadership lost with proposals pending"
             );
-            for (_, pending) in self.proposals.drain() {
-                let _ = pending.reply.send(Err(errors::outcome_unknown(
-                    Code::Unavailable,
-                    "leadership lost before the command committed; it may or may not be applied",
-                )));
+            for (_, pending) in std::mem::take(&mut self.proposals) {
+                let answer = if plant::is(Plant::UnknownAsFailure) {
+                    self.not_leader()
+                } else {
+                    errors::outcome_unknown(
+                        Code::Unavailable,
+                        "leadership lost before the command committed; it may or may not be applied",
+                    )
+                };
+                let _ = pending.reply.send(Err(answer));
             }
         }
         self.last_role = status.role;

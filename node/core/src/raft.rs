@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use raftkv_plant::{self as plant, Plant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -154,6 +155,10 @@ impl Raft {
                 _ => self.become_follower(m.term, None),
             }
         } else if m.term < self.term {
+            if m.kind == MessageKind::Append && plant::is(Plant::StaleTermAppend) {
+                self.handle_append(m);
+                return;
+            }
             match m.kind {
                 MessageKind::Append | MessageKind::Heartbeat => {
                     // Tell a stale leader about the newer term so it steps
@@ -500,7 +505,8 @@ impl Raft {
 
     fn handle_vote_request(&mut self, m: Message) {
         let pre = m.kind == MessageKind::PreVote;
-        let up_to_date = self.log.is_up_to_date(m.log_index, m.log_term);
+        let up_to_date =
+            self.log.is_up_to_date(m.log_index, m.log_term) || plant::is(Plant::VoteIgnoresLog);
         let grant = if pre {
             m.term > self.term && up_to_date
         } else {
@@ -696,7 +702,13 @@ impl Raft {
         let ctx = self.read_only.last_round();
         for (&to, pr) in &self.progress {
             let mut m = Message::new(MessageKind::Heartbeat, self.id, to, self.term);
-            m.commit = pr.match_index.min(self.log.committed);
+            // A follower may hold entries beyond its match index that this
+            // leader's log does not: it may only commit what was matched.
+            m.commit = if plant::is(Plant::HeartbeatCommitUnbounded) {
+                self.log.committed
+            } else {
+                pr.match_index.min(self.log.committed)
+            };
             m.read_ctx = ctx;
             self.msgs.push(m);
         }
@@ -737,7 +749,13 @@ impl Raft {
         if !self.can_start_read_round() {
             return;
         }
-        self.read_only.start_round(self.log.committed);
+        let round = self.read_only.start_round(self.log.committed);
+        if plant::is(Plant::ReadIndexNoQuorum) {
+            if let Some(round) = round {
+                self.read_only.confirm(round, &mut self.reads);
+            }
+            return;
+        }
         if self.peers.is_empty() {
             self.confirm_reads();
         } else {

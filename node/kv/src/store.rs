@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+use raftkv_plant::{self as plant, Plant};
+
 use crate::codec::{DecodeError, Reader, put_bytes, put_varint};
 use crate::command::{Command, Reply, Request};
 use crate::digest::{self, Fnv64};
@@ -69,7 +71,12 @@ impl KvStore {
     /// Indexes are expected to increase; the applied index never goes back.
     pub fn apply(&mut self, index: u64, request: &Request) -> Reply {
         self.applied_index = self.applied_index.max(index);
-        self.now_ms = self.now_ms.max(request.time_ms);
+        let time_ms = if plant::is(Plant::SessionClockLocal) {
+            local_clock_ms()
+        } else {
+            request.time_ms
+        };
+        self.now_ms = self.now_ms.max(time_ms);
         self.sessions.expire(self.now_ms, self.config.ttl_ms);
 
         if request.client_id == 0 || request.seq == 0 {
@@ -79,6 +86,9 @@ impl KvStore {
             .sessions
             .admit(request.client_id, request.seq, self.now_ms, index)
         {
+            Admission::Duplicate(_) if plant::is(Plant::DedupReevaluates) => {
+                self.evaluate(index, &request.command)
+            }
             Admission::Duplicate(reply) | Admission::Refuse(reply) => reply,
             Admission::Apply => {
                 let reply = self.execute(index, &request.command);
@@ -114,6 +124,22 @@ impl KvStore {
                 }
                 Reply::Cas {
                     applied,
+                    previous,
+                    index,
+                }
+            }
+        }
+    }
+
+    /// What `command` would answer now, without applying it.
+    fn evaluate(&self, index: u64, command: &Command) -> Reply {
+        match command {
+            Command::Noop => Reply::Noop { index },
+            Command::Set { .. } => Reply::Set { index },
+            Command::Cas { key, expected, .. } => {
+                let previous = self.data.get(key).cloned();
+                Reply::Cas {
+                    applied: previous == *expected,
                     previous,
                     index,
                 }
@@ -239,4 +265,11 @@ impl Default for KvStore {
     fn default() -> Self {
         KvStore::new(SessionConfig::default())
     }
+}
+
+/// This replica's wall clock, in milliseconds since the Unix epoch.
+fn local_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

@@ -6,30 +6,139 @@
 //! planted paths compile away; with it (the node's `planted-mistakes`
 //! feature), the node's `main` calls [`init`] once, which reads
 //! `RAFTKV_PLANT`. The Raft core stays free of I/O: it only reads the
-//! process-wide choice that `main` made.
+//! process-wide choice that `main` made. Tests choose one with
+//! [`plant_for_test`].
+//!
+//! Each mistake is one that real Raft and key-value implementations have
+//! shipped. Its documentation says what it does, which rule it breaks and
+//! how it shows: in a client history (a stale read, a lost or phantom
+//! write), as replicas that diverge (state-machine digests or logs differ
+//! once every node applied the same index), or in the nodes' logs.
 
 #[cfg(feature = "active")]
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A mistake that can be planted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Plant {
-    /// Get answered from local state without a ReadIndex round.
+    // ---- driver -------------------------------------------------------
+    /// Get answered from local state without a ReadIndex round. Breaks
+    /// linearizable reads (§6.4): a deposed leader that has not yet heard
+    /// of the new term serves values the new leader has overwritten.
+    /// Shows as a stale read in the history.
     StaleRead,
-    /// Hard state written to the log without the vote.
-    VoteNotPersisted,
-    /// Set acknowledged when proposed, before it commits.
+    /// Set acknowledged when proposed, before it commits. Breaks "reply
+    /// only once committed": a write that never reaches a majority, or is
+    /// overwritten by the next leader, was acknowledged. Shows as a lost
+    /// write in the history.
     AckBeforeCommit,
-    /// A retried command applied again (session dedup bypassed).
+    /// A write pending when its leader steps down is answered as a definite
+    /// failure (not-leader), although its entry may already be on other
+    /// nodes and commit under the next leader. Breaks the client contract
+    /// (outcome unknown). Shows in the history as a write that failed yet
+    /// is read later.
+    UnknownAsFailure,
+    /// The leader evaluates a CAS against its applied state when it
+    /// proposes it and replicates the outcome as a plain write. Breaks
+    /// "commands take effect when applied, in log order": two CAS on the
+    /// same key proposed before either applies both succeed, and a retried
+    /// CAS is checked again. Shows as a non-linearizable CAS in the history.
+    CasCheckedAtPropose,
+    /// After losing leadership the driver keeps its pending proposals and
+    /// matches replies to them by log index alone. When a new leader's
+    /// entry replaces a proposal at its index, the waiting client gets the
+    /// reply of that other command: a Set is acknowledged that was never
+    /// applied. Shows as a lost write in the history.
+    ReplyByIndex,
+    // ---- Raft core ----------------------------------------------------
+    /// Hard state written to the log without the vote. Breaks "vote is
+    /// durable before it is sent" (Figure 2): a node that restarts in the
+    /// same term can vote again. Shows in the node logs (a granted vote
+    /// missing after a restart) and, rarely, as two leaders of one term.
+    VoteNotPersisted,
+    /// Votes (and pre-votes) are granted without comparing logs. Breaks the
+    /// election restriction (§5.4.1): a node that lacks committed entries
+    /// can win and overwrite them on the others. Shows as lost writes in the
+    /// history and replicas whose committed logs differ.
+    VoteIgnoresLog,
+    /// The leader's heartbeat carries its full commit index to every
+    /// follower, also one whose log it has not matched yet (it should carry
+    /// min(match index, commit)); a follower only bounds it by its own last
+    /// index. A deposed leader that comes back with uncommitted entries of
+    /// its old term marks them committed and applies them. Breaks state
+    /// machine safety (§5.4.3). Shows as replicas whose state machines and
+    /// applied logs differ, and as phantom values read from that node.
+    HeartbeatCommitUnbounded,
+    /// A follower accepts an Append from a leader of a lower term. Breaks
+    /// "reply false if term < currentTerm" (Figure 2): a deposed leader's
+    /// late Append replaces entries of the newer term, also ones already
+    /// acknowledged and committed. Shows as lost writes and diverging logs;
+    /// it needs a late message (a resumed leader, a delayed link).
+    StaleTermAppend,
+    /// The leader answers a ReadIndex request from its own belief that it
+    /// leads, without the heartbeat round that a majority acknowledges.
+    /// Breaks §6.4 step 3: a leader cut off from the majority serves reads
+    /// until CheckQuorum deposes it. Shows as stale reads in the history.
+    ReadIndexNoQuorum,
+    // ---- write-ahead log ----------------------------------------------
+    /// `Wal::sync` calls fdatasync without first writing out the records it
+    /// buffered, like a `BufWriter` synced without `flush`. Breaks "durable
+    /// before any reply that depends on it": records acknowledged as
+    /// durable are lost by a SIGKILL. Shows as lost writes (when a majority
+    /// restarts) and as votes missing after a restart in the node logs.
+    SyncWithoutFlush,
+    /// Replay treats the log file as append-only: it skips truncation
+    /// records and takes an entry for an index it already replayed as a
+    /// duplicate. Entries replaced by a newer leader come back after a
+    /// restart and the ones that replaced them are lost. Shows as replicas
+    /// whose logs and state machines differ after a restart, and as lost
+    /// writes.
+    ReplayKeepsOverwritten,
+    /// When a torn record ends the log, the cut starts at the last complete
+    /// record instead of after it, so the last durable record goes too.
+    /// Breaks "a torn tail is cut" (only what was never durable may go): an
+    /// acknowledged entry or a granted vote is lost. Shows only when a
+    /// crash leaves a torn tail; then as lost writes or a vote missing
+    /// after the restart.
+    TornTailCutsLastRecord,
+    // ---- state machine ------------------------------------------------
+    /// A retried (client_id, seq) already applied is answered by evaluating
+    /// its command again, without applying it, instead of with the stored
+    /// reply. Breaks exactly-once semantics (§6.3): a CAS that succeeded is
+    /// reported as failed (or the reverse) to the retrying client. Shows in
+    /// the history as a CAS whose reply contradicts the values read.
+    DedupReevaluates,
+    /// Session time comes from each replica's own clock when it applies an
+    /// entry, not from the leader's time stamp in the entry. Breaks
+    /// determinism of the state machine: replicas keep different session
+    /// activity times and, with a short TTL or a replica that applies late,
+    /// expire different sessions. Shows only as replicas whose
+    /// state-machine digests differ.
+    SessionClockLocal,
+    /// A retried command applied again (session dedup bypassed). Breaks
+    /// exactly-once semantics (§6.3). Shows as a write that takes effect
+    /// twice in the history.
     DoubleApply,
 }
 
 impl Plant {
-    /// Every mistake, in the order of [`Plant::name`]'s documentation.
+    /// Every mistake, in declaration order.
     pub const ALL: &'static [Plant] = &[
         Plant::StaleRead,
-        Plant::VoteNotPersisted,
         Plant::AckBeforeCommit,
+        Plant::UnknownAsFailure,
+        Plant::CasCheckedAtPropose,
+        Plant::ReplyByIndex,
+        Plant::VoteNotPersisted,
+        Plant::VoteIgnoresLog,
+        Plant::HeartbeatCommitUnbounded,
+        Plant::StaleTermAppend,
+        Plant::ReadIndexNoQuorum,
+        Plant::SyncWithoutFlush,
+        Plant::ReplayKeepsOverwritten,
+        Plant::TornTailCutsLastRecord,
+        Plant::DedupReevaluates,
+        Plant::SessionClockLocal,
         Plant::DoubleApply,
     ];
 
@@ -37,8 +146,20 @@ impl Plant {
     pub fn name(self) -> &'static str {
         match self {
             Plant::StaleRead => "stale-read",
-            Plant::VoteNotPersisted => "vote-not-persisted",
             Plant::AckBeforeCommit => "ack-before-commit",
+            Plant::UnknownAsFailure => "unknown-as-failure",
+            Plant::CasCheckedAtPropose => "cas-checked-at-propose",
+            Plant::ReplyByIndex => "reply-by-index",
+            Plant::VoteNotPersisted => "vote-not-persisted",
+            Plant::VoteIgnoresLog => "vote-ignores-log",
+            Plant::HeartbeatCommitUnbounded => "heartbeat-commit-unbounded",
+            Plant::StaleTermAppend => "stale-term-append",
+            Plant::ReadIndexNoQuorum => "read-index-no-quorum",
+            Plant::SyncWithoutFlush => "sync-without-flush",
+            Plant::ReplayKeepsOverwritten => "replay-keeps-overwritten",
+            Plant::TornTailCutsLastRecord => "torn-tail-cuts-last-record",
+            Plant::DedupReevaluates => "dedup-reevaluates",
+            Plant::SessionClockLocal => "session-clock-local",
             Plant::DoubleApply => "double-apply",
         }
     }
@@ -56,10 +177,22 @@ impl Plant {
                 )
             })
     }
+
+    /// 1 + the position in [`Plant::ALL`]; 0 stands for none.
+    #[cfg(feature = "active")]
+    fn code(self) -> usize {
+        self as usize + 1
+    }
 }
 
+/// The planted mistake's [`Plant::code`], 0 for none.
 #[cfg(feature = "active")]
-static ACTIVE: OnceLock<Option<Plant>> = OnceLock::new();
+static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+
+#[cfg(feature = "active")]
+fn set(plant: Option<Plant>) {
+    ACTIVE.store(plant.map_or(0, Plant::code), Ordering::Relaxed);
+}
 
 /// Reads `RAFTKV_PLANT` once at start-up; returns the planted mistake.
 #[cfg(feature = "active")]
@@ -68,14 +201,15 @@ pub fn init() -> Result<Option<Plant>, String> {
         Ok(v) if !v.is_empty() => Some(Plant::parse(&v)?),
         _ => None,
     };
-    let _ = ACTIVE.set(plant);
+    set(plant);
     Ok(plant)
 }
 
 /// True if `plant` is the mistake planted in this process.
 #[cfg(feature = "active")]
+#[inline]
 pub fn is(plant: Plant) -> bool {
-    ACTIVE.get().copied().flatten() == Some(plant)
+    ACTIVE.load(Ordering::Relaxed) == plant.code()
 }
 
 /// True if `plant` is the mistake planted in this process: never, in a
@@ -88,6 +222,31 @@ pub const fn is(_plant: Plant) -> bool {
 
 /// True when this build can plant mistakes.
 pub const ENABLED: bool = cfg!(feature = "active");
+
+/// Plants `plant` (or nothing) in this process until the returned guard is
+/// dropped. The choice is process-wide, so the guard also keeps every other
+/// test that takes one waiting: tests of one binary run one at a time.
+#[cfg(feature = "active")]
+pub fn plant_for_test(plant: Option<Plant>) -> TestPlant {
+    use std::sync::Mutex;
+    static LOCK: Mutex<()> = Mutex::new(());
+    let guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    set(plant);
+    TestPlant { _guard: guard }
+}
+
+/// Holds a test's choice of mistake; see [`plant_for_test`].
+#[cfg(feature = "active")]
+pub struct TestPlant {
+    _guard: std::sync::MutexGuard<'static, ()>,
+}
+
+#[cfg(feature = "active")]
+impl Drop for TestPlant {
+    fn drop(&mut self) {
+        set(None);
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -103,5 +262,23 @@ mod tests {
             err.contains("\"nope\"") && err.contains("stale-read"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn all_lists_every_mistake_once_in_declaration_order() {
+        for (i, &p) in Plant::ALL.iter().enumerate() {
+            assert_eq!(p as usize, i, "{p:?}");
+        }
+    }
+
+    #[cfg(feature = "active")]
+    #[test]
+    fn a_test_plant_lasts_while_its_guard_lives() {
+        {
+            let _planted = plant_for_test(Some(Plant::DoubleApply));
+            assert!(is(Plant::DoubleApply));
+            assert!(!is(Plant::StaleRead));
+        }
+        assert!(!is(Plant::DoubleApply));
     }
 }

@@ -122,12 +122,19 @@ impl Cluster {
             .arg("--peers")
             .arg(&self.peers)
             .arg("--data-dir")
-            .arg(&node.data_dir)
-            .arg("--election-timeout-min-ms")
-            .arg(ELECTION_MIN_MS.to_string())
-            .arg("--election-timeout-max-ms")
-            .arg(ELECTION_MAX_MS.to_string())
-            .args(&self.extra_args)
+            .arg(&node.data_dir);
+        // Short election timeouts, unless the test sets its own.
+        if !self
+            .extra_args
+            .iter()
+            .any(|a| a.starts_with("--election-timeout"))
+        {
+            cmd.arg("--election-timeout-min-ms")
+                .arg(ELECTION_MIN_MS.to_string())
+                .arg("--election-timeout-max-ms")
+                .arg(ELECTION_MAX_MS.to_string());
+        }
+        cmd.args(&self.extra_args)
             .env("RUST_LOG", "info")
             .env_remove("RAFTKV_PLANT")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
@@ -235,10 +242,15 @@ impl Drop for Cluster {
 }
 
 pub async fn client(addr: &str) -> KvClient<Channel> {
+    client_with_timeout(addr, Duration::from_secs(3))
+}
+
+/// A client whose requests wait up to `timeout` for their answer.
+pub fn client_with_timeout(addr: &str, timeout: Duration) -> KvClient<Channel> {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .unwrap()
         .connect_timeout(Duration::from_millis(500))
-        .timeout(Duration::from_secs(3))
+        .timeout(timeout)
         .connect_lazy();
     KvClient::new(channel)
 }

@@ -243,7 +243,9 @@ impl Wal {
         if self.synced == self.written {
             return Ok(());
         }
-        self.flush()?;
+        if !raftkv_plant::is(raftkv_plant::Plant::SyncWithoutFlush) {
+            self.flush()?;
+        }
         if let Err(e) = self.file.sync_data() {
             // After a failed fsync the page cache may have dropped the
             // unsynced data; only a reopen (replay) tells what is on disk.

@@ -2,6 +2,8 @@
 
 use raftkv_core::{Entry, HardState};
 
+use raftkv_plant::{self as plant, Plant};
+
 use crate::log_state::LogState;
 use crate::record::{self, Frame, HEADER_LEN, Record};
 
@@ -32,10 +34,13 @@ pub(crate) fn replay(bytes: &[u8]) -> Result<Replayed, ReplayError> {
     let mut state = LogState::default();
     let mut entries: Vec<Entry> = Vec::new();
     let mut pos = 0usize;
+    // Start of the last complete record.
+    let mut last_start = 0usize;
     let mut torn_reason = None;
     while pos < bytes.len() {
         match record::read_frame(bytes, pos) {
             Frame::Valid { ty, payload, end } => {
+                last_start = pos;
                 let err = |reason: String| ReplayError {
                     offset: pos as u64,
                     reason,
@@ -45,6 +50,10 @@ pub(crate) fn replay(bytes: &[u8]) -> Result<Replayed, ReplayError> {
                         state.check_hard_state(&hs).map_err(err)?;
                         state.set_hard_state(hs);
                     }
+                    Record::Truncate(_) if plant::is(Plant::ReplayKeepsOverwritten) => {}
+                    Record::Entry(e)
+                        if plant::is(Plant::ReplayKeepsOverwritten)
+                            && e.index <= state.last_index() => {}
                     Record::Truncate(from) => {
                         state.check_truncate(from).map_err(err)?;
                         state.truncate(from);
@@ -66,6 +75,11 @@ pub(crate) fn replay(bytes: &[u8]) -> Result<Replayed, ReplayError> {
                         offset: pos as u64,
                         reason: format!("{reason}, but a valid record follows at offset {next}"),
                     });
+                }
+                if plant::is(Plant::TornTailCutsLastRecord) && pos > 0 {
+                    let mut shorter = replay(&bytes[..last_start])?;
+                    shorter.torn_reason = Some(reason);
+                    return Ok(shorter);
                 }
                 torn_reason = Some(reason);
                 break;
