@@ -5,13 +5,14 @@ use crate::error::CheckError;
 use crate::format::{self, Format};
 use crate::history::{History, Op};
 use crate::model::{self, Initial, Job, ModelKind, NilRead, Semantics};
-use crate::search::{Abort, Control, SearchResult};
+use crate::search::{Abort, Control, SearchResult, UNLIMITED, drop_big};
 use crate::value::{Val, shorten};
 use serde_json::json;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How to check.
@@ -33,7 +34,8 @@ pub struct CheckOptions {
     pub explain_time_limit: Duration,
     /// Whether to explain a failure at all.
     pub explain: bool,
-    /// Bound on the memo tables' memory, all partitions together.
+    /// Bound on the memory the searches keep (memo tables, values built by
+    /// appends), all partitions together.
     pub memo_limit_bytes: usize,
     /// Worker threads; 0 = one per core.
     pub threads: usize,
@@ -353,11 +355,12 @@ pub fn check_file(path: impl AsRef<Path>, opts: &CheckOptions) -> Result<Outcome
         path: path.to_path_buf(),
         reason: format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
     })?;
+    let read_time = t0.elapsed();
     let mut out = check_text(&text, opts).map_err(|e| e.with_path(path))?;
     out.file = Some(path.to_path_buf());
-    out.parse_time = t0
-        .elapsed()
-        .saturating_sub(out.decide_time + out.explain_time.unwrap_or_default());
+    out.parse_time += read_time;
+    let len = text.len();
+    drop_big(text, len);
     Ok(out)
 }
 
@@ -512,7 +515,7 @@ pub fn check_history(
                 match a {
                     Abort::TimeLimit => "time limit reached",
                     Abort::MemoryLimit => "memo memory limit reached",
-                    Abort::Stopped => "stopped",
+                    Abort::Stopped | Abort::Budget => "stopped",
                 },
                 reports
                     .iter()
@@ -547,7 +550,7 @@ pub fn check_history(
                 t0.checked_add(opts.explain_time_limit),
                 opts.memo_limit_bytes,
             );
-            let (stuck, complete) = match job.run(&ectl, true) {
+            let (stuck, complete) = match job.run(&ectl, true, UNLIMITED) {
                 SearchResult::Illegal(s) => (s, true),
                 SearchResult::Aborted(_, s) => (s, false),
                 SearchResult::Linearizable(_) => (None, false),
@@ -579,6 +582,9 @@ pub fn check_history(
         reports[1..].sort_by_key(|r| r.status != PartitionStatus::NotLinearizable);
     }
 
+    // Partitions hold what their searches built: freed off the caller's time.
+    drop_big(jobs, history.ops.len() * 64);
+
     Ok(Outcome {
         file: None,
         format: Format::Auto,
@@ -606,8 +612,19 @@ struct Decided {
     mem_peak: usize,
 }
 
-/// Decides every partition on a pool of threads, biggest first; the first
-/// illegal partition stops the others.
+/// Iterations a partition's first search may take; each retry gets
+/// [`BUDGET_GROWTH`] times more.
+pub const FIRST_BUDGET: u64 = 1 << 16;
+pub const BUDGET_GROWTH: u64 = 4;
+
+/// Decides every partition on a pool of threads; the first illegal
+/// partition stops the others. Searches run with iteration budgets, the
+/// smallest budget first (biggest partition first among equals): a
+/// partition that uses up its budget is put back with a bigger one, and
+/// searched again from the start, after every partition has had the
+/// smaller budget. One hard partition thus cannot hold back the others (an
+/// easy violation elsewhere is still found at once), and restarting costs
+/// at most 1/(growth - 1) of the work of the run that finishes.
 fn decide_all(
     jobs: &[Mutex<Box<dyn Job>>],
     ctl: &Control,
@@ -616,6 +633,13 @@ fn decide_all(
 ) -> Decided {
     let mut order: Vec<usize> = (0..jobs.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(jobs[i].lock().unwrap().op_ids().len()));
+    let queue: Mutex<BinaryHeap<Reverse<(u64, usize, usize)>>> = Mutex::new(
+        order
+            .iter()
+            .enumerate()
+            .map(|(rank, &i)| Reverse((FIRST_BUDGET, rank, i)))
+            .collect(),
+    );
     let threads = if threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
@@ -623,26 +647,34 @@ fn decide_all(
     }
     .min(jobs.len())
     .clamp(1, MAX_THREADS);
-    let next = AtomicUsize::new(0);
     let outcomes: Vec<Mutex<Option<SearchResult>>> =
         jobs.iter().map(|_| Mutex::new(None)).collect();
     let first_illegal = Mutex::new(None);
     let work = || {
         loop {
-            let k = next.fetch_add(1, Ordering::Relaxed);
-            let Some(&i) = order.get(k) else { break };
+            let Some(Reverse((budget, rank, i))) = queue.lock().unwrap().pop() else {
+                break;
+            };
             if ctl.stopped() {
                 break;
             }
-            let res = jobs[i].lock().unwrap().run(ctl, false);
-            if matches!(res, SearchResult::Illegal(_)) {
-                let mut fi = first_illegal.lock().unwrap();
-                if fi.is_none() {
-                    *fi = Some(i);
+            let res = jobs[i].lock().unwrap().run(ctl, false, budget);
+            match res {
+                SearchResult::Aborted(Abort::Budget, _) => {
+                    let more = budget.saturating_mul(BUDGET_GROWTH);
+                    queue.lock().unwrap().push(Reverse((more, rank, i)));
+                    continue;
                 }
-                if stop_at_first_illegal {
-                    ctl.stop();
+                SearchResult::Illegal(_) => {
+                    let mut fi = first_illegal.lock().unwrap();
+                    if fi.is_none() {
+                        *fi = Some(i);
+                    }
+                    if stop_at_first_illegal {
+                        ctl.stop();
+                    }
                 }
+                _ => {}
             }
             *outcomes[i].lock().unwrap() = Some(res);
         }

@@ -18,6 +18,7 @@
 
 pub mod brute;
 pub mod check;
+pub mod encoding;
 pub mod error;
 pub mod format;
 pub mod generate;

@@ -57,7 +57,8 @@ struct CheckArgs {
     /// Time allowed to explain a failure, after deciding.
     #[arg(long, default_value = "10s")]
     explain_time_limit: String,
-    /// Bound on the memo tables' memory, in MiB.
+    /// Bound on the memory the searches keep (memo tables, values built by
+    /// appends), all partitions together, in MiB.
     #[arg(long, default_value_t = 4096)]
     memo_limit_mb: usize,
     /// Worker threads (0 = one per core).
@@ -215,7 +216,10 @@ fn run_check(args: CheckArgs) -> ExitCode {
                         out!("  timeline written to {}", path.display());
                     }
                 }
-                outcome.exit_code()
+                let code = outcome.exit_code();
+                let size = outcome.history.ops.len() * 256;
+                raftkv_checker::search::drop_big(outcome, size);
+                code
             }
             Err(e) => {
                 if args.json {

@@ -61,6 +61,24 @@ pub trait SeqModel {
     /// Called before an explaining search: undoes simplifications that
     /// would hide values from the explanation.
     fn prepare_explanation(&mut self) {}
+    /// Heap bytes owned by `state` (beyond `size_of::<State>()`), counted
+    /// against the memory limit for every state the memo keeps.
+    fn state_heap_bytes(&self, _state: &Self::State) -> usize {
+        0
+    }
+    /// Bytes the model has built for the current search (values made by
+    /// appends), counted against the memory limit.
+    fn search_bytes(&self) -> usize {
+        0
+    }
+    /// Called when a search ends: drops what the model built for it.
+    fn end_search(&mut self) {}
+    /// Bytes the next [`step`](SeqModel::step) may allocate at most (a
+    /// table about to grow), so a search can stop before it passes the
+    /// memory limit rather than after.
+    fn step_growth(&self) -> usize {
+        0
+    }
 }
 
 /// What the stranding check counts: for each state id, the acknowledged ops
@@ -183,6 +201,15 @@ impl Control {
         self.mem_peak.fetch_max(now, Ordering::Relaxed);
     }
 
+    fn sub_mem(&self, bytes: usize) {
+        self.mem_used.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// Whether allocating `bytes` more would pass the memory limit.
+    fn would_exceed(&self, bytes: usize) -> bool {
+        self.mem_used.load(Ordering::Relaxed).saturating_add(bytes) > self.mem_limit
+    }
+
     fn check(&self) -> Option<Abort> {
         if self.stop.load(Ordering::Relaxed) {
             return Some(Abort::Stopped);
@@ -206,6 +233,24 @@ pub enum Abort {
     Stopped,
     TimeLimit,
     MemoryLimit,
+    /// It used the iterations it was given; a later run may get more.
+    Budget,
+}
+
+/// A search's iteration budget when it may run to the end.
+pub const UNLIMITED: u64 = u64::MAX;
+
+/// Drops `x` on a thread of its own when it is big, so that freeing a large
+/// search does not delay the verdict (a process about to exit does not wait
+/// for it at all).
+pub fn drop_big<T: Send + 'static>(x: T, bytes: usize) {
+    if bytes < (64 << 20) || !std::mem::needs_drop::<T>() {
+        return;
+    }
+    // If no thread can be started, the closure and `x` are dropped here.
+    let _ = std::thread::Builder::new()
+        .name("checker-free".into())
+        .spawn(move || drop(x));
 }
 
 /// The deepest point the search reached before a failure.
@@ -306,7 +351,8 @@ struct Memo<S> {
     states: Vec<S>,
     /// Words of the set stored per entry (0 = fingerprints only).
     words: usize,
-    bytes: usize,
+    /// Heap bytes owned by the states kept.
+    state_heap: usize,
 }
 
 impl<S: Eq> Memo<S> {
@@ -318,16 +364,37 @@ impl<S: Eq> Memo<S> {
             bits: Vec::new(),
             states: Vec::new(),
             words,
-            bytes: 0,
+            state_heap: 0,
         }
     }
 
-    fn entry_bytes(&self) -> usize {
-        self.words * 8 + std::mem::size_of::<S>() + 4 + 8 + 20
+    /// Bytes allocated, from the capacities (a hash map slot: key, value and
+    /// a control byte).
+    fn bytes(&self) -> usize {
+        self.heads.capacity() * (8 + 4 + 1)
+            + self.chain.capacity() * 4
+            + self.fingerprints.capacity() * 8
+            + self.bits.capacity() * 8
+            + self.states.capacity() * std::mem::size_of::<S>()
+            + self.state_heap
     }
 
-    /// Inserts; returns false if already present.
-    fn insert(&mut self, hash: u64, fingerprint: u64, bits: &[u64], state: &S) -> bool
+    /// Bytes the next insert may allocate: arrays that are full double.
+    fn growth(&self) -> usize {
+        let mut g = 0;
+        if self.states.len() == self.states.capacity() {
+            g +=
+                self.states.capacity().max(4) * (std::mem::size_of::<S>() + 4 + 8 + self.words * 8);
+        }
+        if self.heads.len() == self.heads.capacity() {
+            g += self.heads.capacity().max(4) * (8 + 4 + 1);
+        }
+        g
+    }
+
+    /// Inserts; returns false if already present. `heap` is the heap bytes
+    /// `state` owns.
+    fn insert(&mut self, hash: u64, fingerprint: u64, bits: &[u64], state: &S, heap: usize) -> bool
     where
         S: Clone,
     {
@@ -360,13 +427,11 @@ impl<S: Eq> Memo<S> {
             self.bits.extend_from_slice(bits);
         }
         self.states.push(state.clone());
-        self.bytes += self.entry_bytes();
+        self.state_heap += heap;
         true
     }
 }
 
-/// Searches for a linearization of the partition's ops. With `explain`, a
-/// failure carries the deepest linearizable prefix found.
 /// For each op that never returned, the identical such op called just
 /// before it (NIL if none).
 fn pending_twins<M: SeqModel>(model: &M, ops: &[Interval]) -> Vec<u32> {
@@ -410,12 +475,21 @@ fn unlift(next: &mut [u32], prev: &mut [u32], call: u32, ret: u32) {
     }
 }
 
+/// Searches for a linearization of the partition's ops. With `explain`, a
+/// failure carries the deepest linearizable prefix found. After `budget`
+/// iterations it gives up with [`Abort::Budget`]. Every byte it keeps (the
+/// memo, the values the model builds) is counted in `ctl`, and given back
+/// when it returns.
 pub fn search<M: SeqModel>(
     model: &mut M,
     ops: &[Interval],
     ctl: &Control,
     explain: bool,
-) -> SearchResult {
+    budget: u64,
+) -> SearchResult
+where
+    M::State: Send + 'static,
+{
     let n = ops.len();
     // Entries: 0 is the head sentinel; then one call per op and one return
     // per op that completed ok.
@@ -513,12 +587,23 @@ pub fn search<M: SeqModel>(
         }
         iterations += 1;
         if iterations & 1023 == 0 {
-            let grown = memo.bytes - mem_reported;
-            ctl.add_mem(grown);
-            mem_reported = memo.bytes;
+            let now = memo.bytes() + model.search_bytes();
+            if now > mem_reported {
+                ctl.add_mem(now - mem_reported);
+            } else {
+                ctl.sub_mem(mem_reported - now);
+            }
+            mem_reported = now;
             if let Some(a) = ctl.check() {
                 break SearchResult::Aborted(a, best.take());
             }
+            if iterations >= budget {
+                break SearchResult::Aborted(Abort::Budget, best.take());
+            }
+        }
+        let growth = memo.growth() + model.step_growth();
+        if growth > 0 && ctl.would_exceed(growth) {
+            break SearchResult::Aborted(Abort::MemoryLimit, best.take());
         }
         debug_assert!(cur != NIL, "an ok return is always ahead of the cursor");
         let c = cur as usize;
@@ -573,7 +658,8 @@ pub fn search<M: SeqModel>(
                         }
                     }
                     let key = bits_hash ^ state_hash(&state).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-                    if stack.len() > depth && memo.insert(key, bits_hash2, &bits, &state) {
+                    let heap = model.state_heap_bytes(&state);
+                    if stack.len() > depth && memo.insert(key, bits_hash2, &bits, &state, heap) {
                         cur = next[HEAD as usize];
                         reads_phase = true;
                         continue;
@@ -606,7 +692,8 @@ pub fn search<M: SeqModel>(
                 let h = bits_hash ^ zobrist[op];
                 let h2 = bits_hash2 ^ zobrist2[op];
                 let key = h ^ state_hash(&new_state).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-                if memo.insert(key, h2, &bits, &new_state) {
+                let heap = model.state_heap_bytes(&new_state);
+                if memo.insert(key, h2, &bits, &new_state, heap) {
                     bits_hash = h;
                     bits_hash2 = h2;
                     stack.push((op as u32, false, std::mem::replace(&mut state, new_state)));
@@ -657,7 +744,9 @@ pub fn search<M: SeqModel>(
             }
         }
     };
-    ctl.add_mem(memo.bytes - mem_reported);
-    ctl.mem_used.fetch_sub(memo.bytes, Ordering::Relaxed);
+    ctl.sub_mem(mem_reported);
+    model.end_search();
+    let bytes = memo.bytes();
+    drop_big(memo, bytes);
     result
 }

@@ -2,6 +2,7 @@
 //! `get`, `cas` and `append`; `noop` touches no key.
 
 use super::{Interner, Job, Partition, Semantics, bad_op, checked_ops, interval};
+use crate::encoding;
 use crate::error::CheckError;
 use crate::history::{History, Status};
 use crate::search::{FxBuild, SeqModel};
@@ -32,12 +33,62 @@ pub struct KvModel {
     /// The ops as they were before that merge (empty if nothing merged),
     /// for explanations, which show the real values.
     pub unmerged_ops: Vec<KvOp>,
+    /// Values interned before the search started, and their memory: those
+    /// after are built by appends during the search.
+    pub before_search: Option<(usize, usize)>,
+    /// The longest value appended, and the longest state seen (bytes of
+    /// their encodings): what the next append may intern at most.
+    longest_append: usize,
+    longest_state: usize,
+}
+
+impl KvModel {
+    pub fn new(values: Interner, initial: u32) -> KvModel {
+        KvModel {
+            ops: Vec::new(),
+            values,
+            initial,
+            unobserved: None,
+            unmerged_ops: Vec::new(),
+            before_search: None,
+            longest_append: 0,
+            longest_state: 0,
+        }
+    }
+
+    /// The text an append extends or appends: a string's own text, nil's
+    /// empty text, any other value as written.
+    fn append_text(&self, id: u32) -> std::borrow::Cow<'_, str> {
+        let b = self.values.encoded(id);
+        match encoding::as_str(b) {
+            Some(s) => s.into(),
+            None if encoding::is_nil(b) => "".into(),
+            None => encoding::decode(b).to_string().into(),
+        }
+    }
 }
 
 impl SeqModel for KvModel {
     type State = u32;
 
     fn init(&mut self) -> u32 {
+        if self.before_search.is_none() {
+            self.before_search = Some((self.values.len(), self.values.bytes()));
+            let len = |&id: &u32| self.values.encoded(id).len();
+            self.longest_append = self
+                .ops
+                .iter()
+                .filter_map(|o| match o {
+                    KvOp::Append(v) => Some(len(v)),
+                    _ => None,
+                })
+                .max()
+                .unwrap_or(0);
+            self.longest_state = (0..self.values.len() as u32)
+                .map(|id| len(&id))
+                .max()
+                .unwrap_or(0);
+        }
         self.initial
     }
 
@@ -47,16 +98,12 @@ impl SeqModel for KvModel {
             KvOp::Get(v) => (v == *state).then_some(*state),
             KvOp::Cas { expected, new } => (expected == *state).then_some(new),
             KvOp::Append(suffix) => {
-                let mut s = match self.values.val(*state) {
-                    Val::Str(s) => s.clone(),
-                    Val::Nil => String::new(),
-                    other => other.to_string(),
-                };
-                match self.values.val(suffix) {
-                    Val::Str(x) => s.push_str(x),
-                    other => s.push_str(&other.to_string()),
-                }
-                Some(self.values.id(&Val::Str(s)))
+                let mut s = self.append_text(*state).into_owned();
+                s.push_str(&self.append_text(suffix));
+                let mut b = Vec::with_capacity(s.len() + 10);
+                encoding::put_str(&mut b, &s);
+                self.longest_state = self.longest_state.max(b.len());
+                Some(self.values.id_encoded(&b))
             }
         }
     }
@@ -99,6 +146,26 @@ impl SeqModel for KvModel {
 
     fn overwritten(&self, op: usize) -> bool {
         matches!(self.ops[op], KvOp::Set(v) if Some(v) == self.unobserved)
+    }
+
+    fn search_bytes(&self) -> usize {
+        self.before_search
+            .map_or(0, |(_, bytes)| self.values.bytes().saturating_sub(bytes))
+    }
+
+    fn step_growth(&self) -> usize {
+        // An append interns a value as long as the longest state and suffix.
+        if self.longest_append == 0 {
+            return 0;
+        }
+        self.values
+            .growth(self.longest_state + self.longest_append + 16)
+    }
+
+    fn end_search(&mut self) {
+        if let Some((len, _)) = self.before_search.take() {
+            self.values.truncate(len);
+        }
     }
 
     fn prepare_explanation(&mut self) {
@@ -153,13 +220,7 @@ pub fn key_partitions(
                 label: super::key_label(key),
                 op_ids: Vec::new(),
                 intervals: Vec::new(),
-                model: KvModel {
-                    ops: Vec::new(),
-                    values,
-                    initial,
-                    unobserved: None,
-                    unmerged_ops: Vec::new(),
-                },
+                model: KvModel::new(values, initial),
             });
             parts.len() - 1
         });
@@ -315,7 +376,7 @@ pub fn prune_unobserved_info_writes(p: &mut Partition<KvModel>) {
 mod tests {
     use super::*;
     use crate::generate::{GenOptions, Rng, kv_history, repeat_a_written_value};
-    use crate::search::{Control, SearchResult, search};
+    use crate::search::{Control, SearchResult, UNLIMITED, search};
     use crate::{EventType, History};
 
     /// The kv model without the hints behind grouping unread sets and the
@@ -338,6 +399,12 @@ mod tests {
         }
         fn effect_key(&self, op: usize) -> Option<u128> {
             self.0.effect_key(op)
+        }
+        fn search_bytes(&self) -> usize {
+            self.0.search_bytes()
+        }
+        fn end_search(&mut self) {
+            self.0.end_search()
         }
     }
 
@@ -382,17 +449,15 @@ mod tests {
             for mut with in key_partitions(&history, &Semantics::default()).unwrap() {
                 let mut without = Plain(KvModel {
                     ops: with.model.ops.clone(),
-                    values: with.model.values.clone(),
-                    initial: with.model.initial,
                     unobserved: with.model.unobserved,
-                    unmerged_ops: Vec::new(),
+                    ..KvModel::new(with.model.values.clone(), with.model.initial)
                 });
                 if (0..with.model.ops.len()).any(|i| with.model.overwritten(i)) {
                     grouped += 1;
                 }
                 let ctl = Control::new(None, usize::MAX);
-                let a = search(&mut with.model, &with.intervals, &ctl, false);
-                let b = search(&mut without, &with.intervals, &ctl, false);
+                let a = search(&mut with.model, &with.intervals, &ctl, false, UNLIMITED);
+                let b = search(&mut without, &with.intervals, &ctl, false, UNLIMITED);
                 let ok = |r: &SearchResult| matches!(r, SearchResult::Linearizable(_));
                 assert_eq!(ok(&a), ok(&b), "seed {seed}, key {}", with.label);
                 if ok(&a) {

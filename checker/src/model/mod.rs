@@ -6,12 +6,14 @@ pub mod multi_register;
 pub mod mutex;
 pub mod register;
 
+use crate::encoding;
 use crate::error::CheckError;
 use crate::history::{History, Op, Status};
-use crate::search::{self, Control, FxBuild, Interval, SearchResult, SeqModel};
+use crate::search::{self, Control, FxHasher, Interval, SearchResult, SeqModel};
 use crate::value::Val;
-use std::collections::HashMap;
+use hashbrown::HashTable;
 use std::fmt;
+use std::hash::Hasher;
 use std::str::FromStr;
 
 /// Which sequential specification to check against.
@@ -175,8 +177,9 @@ pub trait Job: Send {
     fn label(&self) -> &str;
     /// History op ids, in partition op order.
     fn op_ids(&self) -> &[usize];
-    /// Runs the search.
-    fn run(&mut self, ctl: &Control, explain: bool) -> SearchResult;
+    /// Runs the search for at most `budget` iterations (see
+    /// [`search::search`]).
+    fn run(&mut self, ctl: &Control, explain: bool, budget: u64) -> SearchResult;
 }
 
 /// A partition checked against model `M`.
@@ -187,67 +190,150 @@ pub struct Partition<M> {
     pub model: M,
 }
 
-impl<M: SeqModel + Send> Job for Partition<M> {
+impl<M: SeqModel + Send> Job for Partition<M>
+where
+    M::State: Send + 'static,
+{
     fn label(&self) -> &str {
         &self.label
     }
     fn op_ids(&self) -> &[usize] {
         &self.op_ids
     }
-    fn run(&mut self, ctl: &Control, explain: bool) -> SearchResult {
+    fn run(&mut self, ctl: &Control, explain: bool, budget: u64) -> SearchResult {
         if explain {
             self.model.prepare_explanation();
         }
-        search::search(&mut self.model, &self.intervals, ctl, explain)
+        search::search(&mut self.model, &self.intervals, ctl, explain, budget)
     }
 }
 
-/// Interns values as small integers; 0 is always `nil`.
+/// Interns values as small dense ids; 0 is always `nil`. Values are kept
+/// once, encoded ([`crate::encoding`]) in one byte arena, so an interner is a
+/// few allocations however many values it holds: its memory is counted
+/// exactly and freed at once.
 #[derive(Clone, Debug)]
 pub struct Interner {
-    ids: HashMap<Val, u32, FxBuild>,
-    vals: Vec<Val>,
+    arena: Vec<u8>,
+    /// End of each value's encoding in `arena`.
+    ends: Vec<usize>,
+    /// (id, 32-bit hash of its encoding): growing the table rehashes from
+    /// the stored hash, never from the (possibly long) values.
+    table: HashTable<(u32, u32)>,
+    scratch: Vec<u8>,
 }
 
 impl Default for Interner {
     fn default() -> Self {
         let mut i = Interner {
-            ids: HashMap::default(),
-            vals: Vec::new(),
+            arena: Vec::new(),
+            ends: Vec::new(),
+            table: HashTable::new(),
+            scratch: Vec::new(),
         };
         i.id(&Val::Nil);
         i
     }
 }
 
+/// A value's 32-bit hash, and the table hash made from it.
+fn bytes_hash(b: &[u8]) -> u32 {
+    let mut h = FxHasher::default();
+    h.write(b);
+    (h.finish() >> 32) as u32
+}
+
+fn table_hash(h: u32) -> u64 {
+    u64::from(h).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ u64::from(h)
+}
+
 impl Interner {
     pub fn id(&mut self, v: &Val) -> u32 {
-        if let Some(&i) = self.ids.get(v) {
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        encoding::encode(v, &mut buf);
+        let id = self.id_encoded(&buf);
+        self.scratch = buf;
+        id
+    }
+
+    /// The id of an encoded value, interning it if new.
+    pub fn id_encoded(&mut self, b: &[u8]) -> u32 {
+        let h = bytes_hash(b);
+        let found = self
+            .table
+            .find(table_hash(h), |&(i, hi)| hi == h && self.encoded(i) == b);
+        if let Some(&(i, _)) = found {
             return i;
         }
-        let i = self.vals.len() as u32;
-        self.vals.push(v.clone());
-        self.ids.insert(v.clone(), i);
+        let i = self.ends.len() as u32;
+        self.table
+            .insert_unique(table_hash(h), (i, h), |&(_, hj)| table_hash(hj));
+        self.arena.extend_from_slice(b);
+        self.ends.push(self.arena.len());
         i
+    }
+
+    /// The encoding of value `id`.
+    pub fn encoded(&self, id: u32) -> &[u8] {
+        let i = id as usize;
+        &self.arena[if i == 0 { 0 } else { self.ends[i - 1] }..self.ends[i]]
+    }
+
+    /// Value `id`, decoded.
+    pub fn val(&self, id: u32) -> Val {
+        encoding::decode(self.encoded(id))
     }
 
     /// Number of distinct values interned so far.
     pub fn len(&self) -> usize {
-        self.vals.len()
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
     }
 
     /// Takes the next id for a value that no lookup returns (shown as nil).
     pub fn push_anonymous(&mut self) -> u32 {
-        self.vals.push(Val::Nil);
-        self.vals.len() as u32 - 1
+        self.arena.extend_from_slice(encoding::NIL_BYTES);
+        self.ends.push(self.arena.len());
+        self.ends.len() as u32 - 1
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.vals.is_empty()
+    /// Forgets the values interned after the first `len`, and the memory
+    /// they took.
+    pub fn truncate(&mut self, len: usize) {
+        if len >= self.ends.len() {
+            return;
+        }
+        self.table.retain(|&mut (i, _)| (i as usize) < len);
+        self.table.shrink_to_fit(|&(_, h)| table_hash(h));
+        self.ends.truncate(len);
+        self.ends.shrink_to_fit();
+        self.arena.truncate(self.ends.last().copied().unwrap_or(0));
+        self.arena.shrink_to_fit();
     }
 
-    pub fn val(&self, id: u32) -> &Val {
-        &self.vals[id as usize]
+    /// Bytes interning a value of up to `len` bytes may allocate: arrays
+    /// that would be full double.
+    pub fn growth(&self, len: usize) -> usize {
+        let mut g = 0;
+        if self.arena.len() + len > self.arena.capacity() {
+            g += self.arena.capacity().max(len);
+        }
+        if self.ends.len() == self.ends.capacity() {
+            g += self.ends.capacity().max(4) * 8;
+        }
+        if self.table.len() == self.table.capacity() {
+            g += self.table.capacity().max(4) * 9;
+        }
+        g
+    }
+
+    /// Bytes allocated (a table slot: id, hash and a control byte).
+    pub fn bytes(&self) -> usize {
+        self.arena.capacity() + self.ends.capacity() * 8 + self.table.capacity() * 9
     }
 }
 

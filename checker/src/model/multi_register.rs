@@ -50,6 +50,11 @@ impl SeqModel for MultiRegisterModel {
         self.ops[op].iter().all(|m| !m.write)
     }
 
+    fn state_heap_bytes(&self, state: &Vec<u32>) -> usize {
+        // The registers' values and the allocator's header.
+        state.capacity() * 4 + 16
+    }
+
     fn show_state(&self, state: &Vec<u32>) -> String {
         let parts: Vec<String> = self
             .regs

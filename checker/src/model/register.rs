@@ -17,13 +17,7 @@ pub fn partitions(history: &History, sem: &Semantics) -> Result<Vec<Box<dyn Job>
         label: "register".to_string(),
         op_ids: Vec::new(),
         intervals: Vec::new(),
-        model: KvModel {
-            ops: Vec::new(),
-            values,
-            initial,
-            unobserved: None,
-            unmerged_ops: Vec::new(),
-        },
+        model: KvModel::new(values, initial),
     };
     for op in checked_ops(history) {
         let values = &mut part.model.values;
