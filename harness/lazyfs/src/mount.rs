@@ -68,7 +68,10 @@ impl Mounted {
     ) -> Result<Mounted, String> {
         mounts::check_available()?;
         let backing = canonical(backing, "backing directory")?;
-        mounts::clean_stale_mounts(mountpoint)
+        // A dead mount cannot be canonicalized: look for it by absolute path.
+        let absolute = std::path::absolute(mountpoint)
+            .map_err(|e| format!("mount point {}: {e}", mountpoint.display()))?;
+        mounts::clean_stale_mounts(&absolute)
             .map_err(|e| format!("cleaning stale mounts at {}: {e}", mountpoint.display()))?;
         let mountpoint = canonical(mountpoint, "mount point")?;
         if mounts::lazyfs_mounts()

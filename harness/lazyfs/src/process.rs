@@ -64,6 +64,7 @@ impl LazyFsProcess {
         options: &MountOptions,
         log: Option<&Path>,
     ) -> Result<LazyFsProcess, String> {
+        mounts::check_available()?;
         let mut cmd = Command::new(&launcher.program);
         cmd.args(&launcher.args)
             .arg("mount")

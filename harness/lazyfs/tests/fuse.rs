@@ -575,6 +575,21 @@ fn bad_mounts_are_refused_clearly() {
     std::os::unix::fs::symlink("x", d.backing.join("link")).unwrap();
     let e = Mounted::mount(&d.backing, &d.mnt, &MountOptions::default()).unwrap_err();
     assert!(e.contains("neither a regular file nor a directory"), "{e}");
+    fs::remove_file(d.backing.join("link")).unwrap();
+    let log = d.backing.parent().unwrap().join("lazyfs.log");
+    let missing = d.backing.join("missing");
+    let e = LazyFsProcess::spawn(
+        &Launcher::binary(LAZYFS),
+        &missing,
+        &d.mnt,
+        &MountOptions::default(),
+        Some(&log),
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("did not mount") && e.contains("lazyfs: backing directory"),
+        "{e}"
+    );
     let o = Command::new(LAZYFS)
         .args(["mount", "--backing", "/nonexistent-x", "--mount", "/tmp"])
         .output()
