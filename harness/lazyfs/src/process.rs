@@ -8,6 +8,7 @@
 use std::ffi::OsString;
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
@@ -38,6 +39,16 @@ impl Launcher {
             program: path.into(),
             args: Vec::new(),
         }
+    }
+
+    /// This executable, which embeds the command line as `subcommand`.
+    pub fn current_exe(subcommand: &str) -> Result<Launcher, String> {
+        let program =
+            std::env::current_exe().map_err(|e| format!("cannot locate this executable: {e}"))?;
+        Ok(Launcher {
+            program,
+            args: vec![subcommand.into()],
+        })
     }
 }
 
@@ -76,7 +87,12 @@ impl LazyFsProcess {
         if !options.sync_backing {
             cmd.arg("--no-sync-backing");
         }
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
+        // Its own process group: a Ctrl-C meant for the parent must not
+        // unmount under processes the parent is still stopping; the parent
+        // ends it by closing its stdin (or by dying).
+        cmd.process_group(0)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
         match log {
             Some(path) => {
                 let f = OpenOptions::new()
