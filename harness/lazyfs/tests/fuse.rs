@@ -622,6 +622,10 @@ fn mode_bits_and_sizes_pass_through() {
     f.sync_all().unwrap();
     sync_dir(&d.mnt);
     drop(f);
+    // O_TRUNC on an existing file (an unsynced truncation).
+    fs::write(d.mnt.join("t"), b"0123456789").unwrap();
+    fs::write(d.mnt.join("t"), b"ab").unwrap();
+    assert_eq!(fs::read(d.mnt.join("t")).unwrap(), b"ab");
     fs.unmount().unwrap();
     let md = fs::metadata(d.backing.join("m")).unwrap();
     assert_eq!(md.permissions().mode() & 0o777, 0o600);
