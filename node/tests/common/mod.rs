@@ -160,9 +160,16 @@ impl Cluster {
         self.nodes[i].starts += 1;
     }
 
+    /// Sends `signal` to node `i`. A SIGSTOP returns once every thread of
+    /// the node has stopped: the signal stops a thread only when that
+    /// thread next enters the kernel, and on a loaded machine another
+    /// thread can keep serving for many milliseconds.
     pub fn signal(&self, i: usize, signal: Signal) {
         let child = self.nodes[i].child.as_ref().expect("node running");
         kill(Pid::from_raw(child.id() as i32), signal).expect("signal node");
+        if signal == Signal::SIGSTOP {
+            wait_stopped(child.id());
+        }
     }
 
     /// SIGKILLs node `i` and reaps it.
@@ -239,6 +246,33 @@ impl Drop for Cluster {
             self.kill(i);
         }
     }
+}
+
+/// Waits until every thread of process `pid` is stopped (state `T`).
+fn wait_stopped(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !all_threads_stopped(pid) {
+        assert!(
+            Instant::now() < deadline,
+            "process {pid} still runs 10 s after SIGSTOP"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|task| {
+        // The state follows the command name in parentheses, which may
+        // itself hold spaces and parentheses.
+        std::fs::read_to_string(task.path().join("stat")).is_ok_and(|stat| {
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .is_some_and(|state| state == "T" || state == "t")
+        })
+    })
 }
 
 pub async fn client(addr: &str) -> KvClient<Channel> {
