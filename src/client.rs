@@ -251,7 +251,25 @@ fn wall_clock_seq() -> u64 {
     micros.max(2)
 }
 
+/// Checks that `addr` is `HOST:PORT` (or a URI with a port), so that a
+/// forgotten port is an error at once rather than a connection refused on
+/// port 80 later.
+pub fn check_address(addr: &str) -> Result<(), String> {
+    let rest = addr.split_once("://").map_or(addr, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or("");
+    let port = match authority.rsplit_once(':') {
+        // `[::1]` alone has a colon but no port.
+        Some((host, port)) if !port.contains(']') && !host.is_empty() => port,
+        _ => return Err(format!("address {addr:?} has no port; expected HOST:PORT")),
+    };
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err(format!("address {addr:?} has a bad port {port:?}")),
+    }
+}
+
 fn endpoint(addr: &str, options: &ClientOptions) -> Result<Endpoint, ClientError> {
+    check_address(addr).map_err(ClientError::Config)?;
     let uri = if addr.contains("://") {
         addr.to_string()
     } else {
@@ -1022,6 +1040,30 @@ mod tests {
             _: Request<EntryHashesRequest>,
         ) -> Result<Response<EntryHashesResponse>, Status> {
             Ok(Response::new(EntryHashesResponse::default()))
+        }
+    }
+
+    #[test]
+    fn addresses_need_a_port() {
+        for ok in [
+            "127.0.0.1:7001",
+            "localhost:1",
+            "[::1]:7001",
+            "http://h:80/",
+        ] {
+            assert_eq!(check_address(ok), Ok(()), "{ok}");
+        }
+        for (bad, why) in [
+            ("127.0.0.1", "no port"),
+            ("[::1]", "no port"),
+            ("http://host", "no port"),
+            (":7001", "no port"),
+            ("h:0", "bad port"),
+            ("h:70000", "bad port"),
+            ("h:x", "bad port"),
+        ] {
+            let err = check_address(bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
         }
     }
 

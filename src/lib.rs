@@ -1,5 +1,6 @@
 //! Shared by the raftkv programs: the gRPC code generated from `proto/`,
-//! the client library and the runtime set-up.
+//! the client library, the runtime set-up and the duration syntax of every
+//! command line.
 
 /// `raftkv.v1`: the public KV service and the internal Raft peer service.
 pub mod proto {
@@ -10,4 +11,5 @@ pub mod proto {
 }
 
 pub mod client;
+pub mod duration;
 pub mod runtime;

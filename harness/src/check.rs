@@ -14,7 +14,7 @@ pub struct Args {
     /// A run directory (holding history.jsonl), e.g. histories/latest.
     pub run_dir: PathBuf,
     /// Time limit of the check (then the verdict is unknown).
-    #[arg(long, default_value = "120s", value_parser = parse_duration)]
+    #[arg(long, default_value = "120s", value_parser = parse_duration, allow_hyphen_values = true)]
     pub time_limit: std::time::Duration,
     /// Leave report.html and summary.json as they are.
     #[arg(long)]

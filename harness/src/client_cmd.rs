@@ -17,7 +17,7 @@ Commands (also at the interactive prompt):
 At the prompt also: help, quit (or exit, Ctrl-D). Quote arguments that
 contain spaces: set k \"hello world\".
 
-Exit status: 0 success, 1 error, 2 cas not applied.
+Exit status: 0 success, 1 error, 2 cas not applied, 3 usage error.
 An error says whether the write definitely did not happen or its outcome is
 unknown (for example a timeout: it may still be applied).";
 
@@ -31,9 +31,9 @@ pub struct Args {
     /// session; default: a random id.
     #[arg(long, value_name = "ID")]
     client_id: Option<u64>,
-    /// Give up on a command after this many seconds (retries included).
-    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
-    timeout: f64,
+    /// Give up on a command after this long, retries included (e.g. 10s, 500ms).
+    #[arg(long, default_value = "10s", value_parser = raftkv::duration::parse, allow_hyphen_values = true)]
+    timeout: Duration,
     /// Command and its arguments; none opens an interactive prompt.
     #[arg(
         trailing_var_arg = true,
@@ -255,12 +255,15 @@ async fn status(client: &Client) -> (String, u8) {
 
 pub fn main(args: Args) -> ExitCode {
     if args.client_id == Some(0) {
-        eprintln!("error: --client-id must be non-zero");
-        return ExitCode::FAILURE;
+        return crate::usage_error("--client-id must be non-zero");
     }
-    if !(args.timeout > 0.0 && args.timeout.is_finite()) {
-        eprintln!("error: --timeout must be a positive number of seconds");
-        return ExitCode::FAILURE;
+    if args.timeout.is_zero() {
+        return crate::usage_error("--timeout must be positive");
+    }
+    for addr in &args.cluster {
+        if let Err(e) = raftkv::client::check_address(addr) {
+            return crate::usage_error(&format!("--cluster: {e}"));
+        }
     }
     let one_shot = if args.command.is_empty() {
         None
@@ -271,20 +274,17 @@ pub fn main(args: Args) -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             Ok(cmd) => Some(cmd),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::FAILURE;
-            }
+            Err(e) => return crate::usage_error(&e),
         }
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(crate::exit::USAGE);
         }
     };
-    let overall = Duration::from_secs_f64(args.timeout);
+    let overall = args.timeout;
     let options = ClientOptions {
         client_id: args.client_id.unwrap_or(0),
         resume_session: args.client_id.is_some(),
@@ -294,15 +294,40 @@ pub fn main(args: Args) -> ExitCode {
     };
     let mut client = match runtime.block_on(Client::connect(&args.cluster, options)) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return crate::usage_error(&e.to_string()),
     };
     match one_shot {
         Some(cmd) => ExitCode::from(runtime.block_on(execute(&mut client, cmd))),
         None => prompt(&runtime, &mut client),
     }
+}
+
+/// The prompt's first line: which nodes answer and who leads, so that a
+/// cluster that is not there is not called "connected".
+fn greeting(statuses: &[raftkv::client::NodeStatus], client: &Client) -> String {
+    let answering = statuses.iter().filter(|s| s.status.is_ok()).count();
+    let id = client.client_id();
+    if answering == 0 {
+        let why: Vec<String> = statuses
+            .iter()
+            .filter_map(|s| s.status.as_ref().err().map(|e| format!("{}: {e}", s.addr)))
+            .collect();
+        return format!(
+            "no node answers ({}); commands will retry until --timeout. Client {id}; `help` lists commands",
+            why.join("; ")
+        );
+    }
+    let leader = statuses
+        .iter()
+        .filter_map(|s| s.status.as_ref().ok())
+        .filter(|s| s.role == Role::Leader as i32)
+        .max_by_key(|s| s.term)
+        .map(|s| format!("node {} leads", s.node_id))
+        .unwrap_or_else(|| "no leader yet".into());
+    format!(
+        "connected: {answering} of {} nodes answer, {leader}. Client {id}; `help` lists commands",
+        statuses.len()
+    )
 }
 
 /// The interactive prompt: line editing and history via rustyline; works
@@ -317,9 +342,8 @@ fn prompt(runtime: &tokio::runtime::Runtime, client: &mut Client) -> ExitCode {
         }
     };
     println!(
-        "connected to {} as client {}; `help` lists commands",
-        client.addrs().join(","),
-        client.client_id()
+        "{}",
+        greeting(&runtime.block_on(client.status_all()), client)
     );
     let mut last = 0;
     loop {

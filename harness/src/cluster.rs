@@ -245,6 +245,14 @@ impl Cluster {
         self.node(id).expect("valid node id").log_path.clone()
     }
 
+    /// The last `lines` lines of node `id`'s log (empty if it has none).
+    pub fn log_tail(&self, id: NodeId, lines: usize) -> String {
+        let text = fs::read(self.log_path(id)).unwrap_or_default();
+        let text = String::from_utf8_lossy(&text);
+        let all: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
     /// The address node `from` uses to reach node `to`. Takes effect when
     /// `from` next starts.
     pub fn set_peer_addr(&mut self, from: NodeId, to: NodeId, addr: String) {
@@ -517,8 +525,9 @@ impl Cluster {
                     && self.state(id) == NodeState::Down
                 {
                     return Err(format!(
-                        "node {id} exited; see {}",
-                        self.log_path(id).display()
+                        "node {id} exited; the end of its log ({}):\n{}",
+                        self.log_path(id).display(),
+                        indent(&self.log_tail(id, 5))
                     ));
                 }
             }
@@ -528,6 +537,13 @@ impl Cluster {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The leader a majority of the cluster agrees on, if any.

@@ -21,25 +21,49 @@ pub struct Args {
     /// The `node` executable; default: the one beside `harness`.
     #[arg(long, value_name = "PATH")]
     node_bin: Option<PathBuf>,
-    /// Seconds to wait for a leader.
-    #[arg(long, default_value_t = 20)]
-    leader_timeout: u64,
+    /// How long to wait for a leader (e.g. 20s, 500ms).
+    #[arg(long, default_value = "20s", value_parser = raftkv::duration::parse, allow_hyphen_values = true)]
+    leader_timeout: Duration,
     /// Extra flags passed to every node, e.g. --node-arg=--heartbeat-ms=20.
     #[arg(long = "node-arg", value_name = "FLAG", allow_hyphen_values = true)]
     node_args: Vec<String>,
 }
 
 pub fn main(args: Args) -> ExitCode {
+    if let Err(e) = validate(&args) {
+        return crate::usage_error(&e);
+    }
     crate::run_to_exit_code(run(args))
+}
+
+fn validate(args: &Args) -> Result<(), String> {
+    if args.nodes == 0 {
+        return Err("--nodes must be at least 1".into());
+    }
+    if let Some(base) = args.base_port {
+        if base == 0 {
+            return Err(
+                "--base-port must be a port number from 1 (omit it to pick free ports)".into(),
+            );
+        }
+        let last = base as usize + args.nodes - 1;
+        if last > u16::MAX as usize {
+            return Err(format!(
+                "--base-port {base} with {} nodes needs ports up to {last}, beyond 65535",
+                args.nodes
+            ));
+        }
+    }
+    if args.leader_timeout.is_zero() {
+        return Err("--leader-timeout must be positive".into());
+    }
+    Ok(())
 }
 
 async fn run(args: Args) -> Result<(), String> {
     use tokio::signal::unix::{SignalKind, signal};
-    if args.nodes == 0 {
-        return Err("--nodes must be at least 1".into());
-    }
     let node_bin = find_node_bin(args.node_bin.as_deref())?;
-    let (dir, _temp) = match &args.data_dir {
+    let (dir, temp) = match &args.data_dir {
         Some(d) => (d.clone(), None),
         None => {
             let t = tempfile::Builder::new()
@@ -57,7 +81,18 @@ async fn run(args: Args) -> Result<(), String> {
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let mut cluster = Cluster::new(config)?;
-    cluster.start_all()?;
+    // A failure before the cluster serves keeps the data and logs (also a
+    // temporary directory) so that the nodes' own errors can be read.
+    let keep_on_failure = |temp: Option<tempfile::TempDir>| -> String {
+        match temp {
+            Some(t) => format!("; logs kept in {}", t.keep().display()),
+            None => format!("; logs in {}", dir.display()),
+        }
+    };
+    if let Err(e) = cluster.start_all() {
+        cluster.stop_all(Duration::from_secs(2));
+        return Err(format!("{e}{}", keep_on_failure(temp)));
+    }
     for id in cluster.ids() {
         println!(
             "node {id}: {} (pid {}, log {})",
@@ -68,7 +103,7 @@ async fn run(args: Args) -> Result<(), String> {
     }
     println!("data: {}", dir.display());
     println!("cluster: {}", cluster.client_addrs().join(","));
-    let wait = cluster.wait_for_leader(Duration::from_secs(args.leader_timeout));
+    let wait = cluster.wait_for_leader(args.leader_timeout);
     let leader = tokio::select! {
         r = wait => Some(r),
         _ = sigterm.recv() => None,
@@ -82,7 +117,7 @@ async fn run(args: Args) -> Result<(), String> {
         }
         Some(Err(e)) => {
             cluster.stop_all(Duration::from_secs(2));
-            return Err(e);
+            return Err(format!("{e}{}", keep_on_failure(temp)));
         }
         Some(Ok(id)) => println!("leader: node {id} at {}", cluster.listen_addr(id)),
     }
@@ -101,8 +136,9 @@ async fn run(args: Args) -> Result<(), String> {
                 for id in cluster.ids() {
                     if cluster.state(id) == NodeState::Down && reported.insert(id) {
                         eprintln!(
-                            "node {id} exited; see {}",
-                            cluster.log_path(id).display()
+                            "node {id} exited; the end of its log ({}):\n{}",
+                            cluster.log_path(id).display(),
+                            cluster.log_tail(id, 5)
                         );
                     }
                 }
@@ -111,6 +147,11 @@ async fn run(args: Args) -> Result<(), String> {
     }
     println!("stopping");
     cluster.stop_all(Duration::from_secs(2));
-    println!("stopped");
+    if !reported.is_empty() {
+        // Some node failed: its log outlives a temporary directory.
+        println!("stopped{}", keep_on_failure(temp));
+    } else {
+        println!("stopped");
+    }
     Ok(())
 }

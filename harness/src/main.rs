@@ -33,9 +33,16 @@ enum Command {
     Check(check::Args),
 }
 
-/// Exit status for a usage error, as for any other harness error (`run` and
-/// `check` reserve 1 and 2 for "violation" and "unknown").
-const EXIT_USAGE: u8 = 3;
+/// Exit statuses, the same for every subcommand and for `node` and
+/// `checker`: 0 success; 1 a failure (a violation found by `run` or
+/// `check`, a request or a node that failed); 2 no verdict (`run`/`check`
+/// out of time) or a `cas` not applied (`client`); 3 a usage, input or
+/// set-up error: nothing was decided.
+pub mod exit {
+    pub const FAILED: u8 = 1;
+    pub const USAGE: u8 = 3;
+}
+const EXIT_USAGE: u8 = exit::USAGE;
 
 // The bench client issues many small requests; mimalloc keeps its own CPU
 // cost (shared with the nodes on one machine) low.
@@ -43,6 +50,7 @@ const EXIT_USAGE: u8 = 3;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -64,6 +72,22 @@ fn main() -> ExitCode {
     }
 }
 
+/// Output to a closed pipe (`harness check RUN | head -1`) ends the process
+/// quietly, as it does for other Unix tools, instead of a panic in
+/// `println!`: Rust ignores SIGPIPE unless told otherwise.
+fn restore_sigpipe() {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    // SAFETY: called first thing in main, before any thread exists; the
+    // default disposition installs no handler code.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}
+
+/// A usage error found before anything ran: says so on stderr, exits 3.
+fn usage_error(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(EXIT_USAGE)
+}
+
 /// Runs a subcommand's async body on a fresh runtime: exit 0 on success, 1
 /// with the error on stderr otherwise, 3 if no runtime can be started.
 fn run_to_exit_code(body: impl std::future::Future<Output = Result<(), String>>) -> ExitCode {
@@ -80,14 +104,14 @@ fn run_to_exit_code_on(
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(3);
+            return ExitCode::from(EXIT_USAGE);
         }
     };
     match runtime.block_on(body) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(exit::FAILED)
         }
     }
 }

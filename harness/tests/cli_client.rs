@@ -62,7 +62,7 @@ fn one_shot_commands_prompt_and_redirects() {
     assert_eq!(code, 1);
     assert!(err.starts_with("error: invalid argument"), "{err}");
     let (code, _, err) = client(&all, &["set", "k"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 3);
     assert!(err.contains("usage: set KEY VALUE"), "{err}");
 
     // The prompt, fed through stdin.

@@ -26,17 +26,18 @@ pub struct Args {
     /// Directory of the write-ahead log (created if missing).
     #[arg(long)]
     pub data_dir: PathBuf,
-    /// Length of one Raft tick in milliseconds.
-    #[arg(long, default_value_t = 10)]
+    /// Length of one Raft tick in milliseconds (or with a unit: 10ms, 1s;
+    /// the same for every `-ms` flag).
+    #[arg(long, default_value = "10", value_parser = millis, allow_hyphen_values = true)]
     pub tick_ms: u64,
     /// Leader heartbeat interval in milliseconds.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value = "50", value_parser = millis, allow_hyphen_values = true)]
     pub heartbeat_ms: u64,
     /// Lower bound of the randomised election timeout in milliseconds.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value = "300", value_parser = millis, allow_hyphen_values = true)]
     pub election_timeout_min_ms: u64,
     /// Upper bound (exclusive) of the randomised election timeout in milliseconds.
-    #[arg(long, default_value_t = 600)]
+    #[arg(long, default_value = "600", value_parser = millis, allow_hyphen_values = true)]
     pub election_timeout_max_ms: u64,
     /// Longest accepted key in bytes.
     #[arg(long, default_value_t = 1024)]
@@ -45,10 +46,10 @@ pub struct Args {
     #[arg(long, default_value_t = 1_048_576)]
     pub max_value_bytes: usize,
     /// Server-side deadline of a request that carries no grpc-timeout, in milliseconds.
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long, default_value = "5000", value_parser = millis, allow_hyphen_values = true)]
     pub request_timeout_ms: u64,
     /// Idle client sessions expire after this many milliseconds (leader time).
-    #[arg(long, default_value_t = 3_600_000)]
+    #[arg(long, default_value = "3600000", value_parser = millis, allow_hyphen_values = true)]
     pub session_ttl_ms: u64,
     /// Most client sessions kept; the least recently active are dropped beyond it.
     #[arg(long, default_value_t = 100_000)]
@@ -123,6 +124,39 @@ pub fn parse_peers(spec: &str) -> Result<BTreeMap<NodeId, String>, String> {
     Ok(peers)
 }
 
+/// A `-ms` flag: a bare number of milliseconds, or a duration with a unit.
+fn millis(s: &str) -> Result<u64, String> {
+    let d = raftkv::duration::parse_ms(s)?;
+    u64::try_from(d.as_millis()).map_err(|_| format!("{s:?} is too long a duration"))
+}
+
+/// Refuses a `--peers` entry for this node that names another address than
+/// `--listen` (other nodes would send this node's messages elsewhere). A
+/// wildcard listen address (0.0.0.0, [::]) matches any host with its port.
+fn check_own_peer_entry(id: NodeId, listen: SocketAddr, own: &str) -> Result<(), String> {
+    let mismatch = || {
+        format!(
+            "--peers: this node ({id}) is listed at {own}, but --listen is {listen}; the two must name the same address"
+        )
+    };
+    let (host, port) = own.rsplit_once(':').ok_or_else(mismatch)?;
+    if port.parse::<u16>().ok() != Some(listen.port()) {
+        return Err(mismatch());
+    }
+    if listen.ip().is_unspecified() {
+        return Ok(());
+    }
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let same_host = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip == listen.ip(),
+        // A name: accept it when it resolves to the listen address.
+        Err(_) => std::net::ToSocketAddrs::to_socket_addrs(own)
+            .map(|mut addrs| addrs.any(|a| a.ip() == listen.ip()))
+            .unwrap_or(false),
+    };
+    if same_host { Ok(()) } else { Err(mismatch()) }
+}
+
 fn ticks(what: &str, ms: u64, tick_ms: u64) -> Result<u32, String> {
     let t = ms / tick_ms;
     if t == 0 {
@@ -139,8 +173,15 @@ impl Args {
             return Err("--id: must be non-zero".into());
         }
         let peers = parse_peers(&self.peers)?;
-        if !peers.contains_key(&self.id) {
+        let Some(own) = peers.get(&self.id) else {
             return Err(format!("--peers: does not list this node's id {}", self.id));
+        };
+        check_own_peer_entry(self.id, self.listen, own)?;
+        if self.data_dir.exists() && !self.data_dir.is_dir() {
+            return Err(format!(
+                "--data-dir: {} exists and is not a directory",
+                self.data_dir.display()
+            ));
         }
         if self.tick_ms == 0 {
             return Err("--tick-ms: must be at least 1".into());
@@ -277,5 +318,69 @@ mod tests {
             args(&["--worker-threads", "1"]).unwrap().worker_threads,
             Some(1)
         );
+    }
+
+    #[test]
+    fn ms_flags_take_bare_milliseconds_or_a_unit() {
+        let s = args(&["--tick-ms", "5", "--heartbeat-ms", "0.1s"]).unwrap();
+        assert_eq!(s.tick, Duration::from_millis(5));
+        assert_eq!(s.heartbeat_ticks, 20);
+        let s = args(&["--request-timeout-ms", "2s"]).unwrap();
+        assert_eq!(s.request_timeout, Duration::from_secs(2));
+        let e = args(&["--heartbeat-ms", "-5"]).unwrap_err();
+        assert!(e.contains("negative"), "{e}");
+        let e = args(&["--heartbeat-ms", "5x"]).unwrap_err();
+        assert!(e.contains("unknown unit"), "{e}");
+    }
+
+    fn with_listen(listen: &str, peers: &str) -> Result<Settings, String> {
+        Args::try_parse_from([
+            "node",
+            "--id",
+            "1",
+            "--listen",
+            listen,
+            "--peers",
+            peers,
+            "--data-dir",
+            "/tmp/x",
+        ])
+        .map_err(|e| e.to_string())?
+        .validate()
+    }
+
+    #[test]
+    fn own_peer_entry_must_match_listen() {
+        let e = with_listen("127.0.0.1:7001", "1=127.0.0.1:7009,2=127.0.0.1:7002").unwrap_err();
+        assert!(
+            e.contains("127.0.0.1:7009") && e.contains("--listen"),
+            "{e}"
+        );
+        let e = with_listen("127.0.0.1:7001", "1=127.0.0.2:7001,2=127.0.0.1:7002").unwrap_err();
+        assert!(e.contains("--listen"), "{e}");
+        assert!(with_listen("0.0.0.0:7001", "1=10.1.2.3:7001,2=10.1.2.4:7002").is_ok());
+        assert!(with_listen("127.0.0.1:7001", "1=localhost:7001,2=127.0.0.1:7002").is_ok());
+        assert!(with_listen("[::1]:7001", "1=[::1]:7001,2=[::1]:7002").is_ok());
+    }
+
+    #[test]
+    fn a_data_dir_that_is_a_file_is_named() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let path = file.path().to_str().unwrap();
+        let e = Args::try_parse_from([
+            "node",
+            "--id",
+            "1",
+            "--listen",
+            "127.0.0.1:7001",
+            "--peers",
+            "1=127.0.0.1:7001",
+            "--data-dir",
+            path,
+        ])
+        .unwrap()
+        .validate()
+        .unwrap_err();
+        assert!(e.contains("not a directory") && e.contains(path), "{e}");
     }
 }

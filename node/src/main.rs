@@ -34,13 +34,27 @@ use crate::transport::{MAX_PEER_MESSAGE_BYTES, Transport};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Exit status of a usage error (bad flags), as for `harness` and `checker`.
+const EXIT_USAGE: u8 = 3;
+
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                // --help and --version
+                ExitCode::SUCCESS
+            };
+        }
+    };
     let settings = match args.validate() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("node: {e}");
-            return ExitCode::from(2);
+            return ExitCode::from(EXIT_USAGE);
         }
     };
     // Colour only on a terminal: logs redirected to files stay plain text.
@@ -56,8 +70,8 @@ fn main() -> ExitCode {
     match start(settings) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // Once, through the log (stderr), with its time stamp.
             error!("{e}");
-            eprintln!("node: {e}");
             ExitCode::FAILURE
         }
     }

@@ -150,7 +150,7 @@ fn bad_flags_are_named() {
             .arg(dir.path())
             .output()
             .unwrap();
-        assert!(!out.status.success(), "{args:?} accepted");
+        assert_eq!(out.status.code(), Some(3), "{args:?}: usage errors exit 3");
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
     let e = run(&[
@@ -191,6 +191,52 @@ fn bad_flags_are_named() {
         "500",
     ]);
     assert!(e.contains("--heartbeat-ms"), "{e}");
+    let e = run(&["--id", "1", "--listen", "127.0.0.1:1"]);
+    assert!(e.contains("--peers"), "{e}");
+}
+
+#[test]
+fn a_start_up_failure_is_reported_once_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    // Hold the port so that the node cannot listen on it.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_node"))
+        .args(["--id", "1", "--listen", &addr, "--peers"])
+        .arg(format!("1={addr}"))
+        .arg("--data-dir")
+        .arg(dir.path().join("d"))
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.matches("cannot listen on").count(),
+        1,
+        "the error must appear exactly once:\n{stderr}"
+    );
+    assert!(stderr.contains(&addr), "{stderr}");
+
+    // A data dir that is a file is named as such.
+    let file = dir.path().join("file");
+    std::fs::write(&file, b"x").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_node"))
+        .args([
+            "--id",
+            "1",
+            "--listen",
+            "127.0.0.1:1",
+            "--peers",
+            "1=127.0.0.1:1",
+        ])
+        .arg("--data-dir")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is not a directory"), "{stderr}");
 }
 
 fn session(client_id: u64, seq: u64) -> Option<Session> {

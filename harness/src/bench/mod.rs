@@ -48,10 +48,10 @@ pub struct Args {
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
     /// How long to measure, e.g. 10s, 500ms, 2m (a bare number is seconds).
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = parse_duration, allow_hyphen_values = true)]
     duration: Duration,
     /// Unmeasured run before measuring (lets connections and leader settle).
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = parse_duration, allow_hyphen_values = true)]
     warmup: Duration,
     #[arg(long, value_enum, default_value_t = OpKind::Set)]
     op: OpKind,
@@ -102,6 +102,9 @@ pub struct Args {
 }
 
 pub fn main(mut args: Args) -> ExitCode {
+    if let Err(e) = validate(&args) {
+        return crate::usage_error(&e);
+    }
     let nodes = if args.cluster.is_empty() {
         args.nodes
     } else {
@@ -134,7 +137,7 @@ impl Report {
     }
 }
 
-async fn run(args: Args) -> Result<(), String> {
+fn validate(args: &Args) -> Result<(), String> {
     if args.concurrency == 0 || args.connections == 0 || args.client_threads == Some(0) {
         return Err("--concurrency, --connections and --client-threads must be at least 1".into());
     }
@@ -147,6 +150,13 @@ async fn run(args: Args) -> Result<(), String> {
     if args.target == Target::Etcd && args.cluster.is_empty() {
         return Err("--target etcd needs --cluster with the etcd client addresses".into());
     }
+    for addr in &args.cluster {
+        raftkv::client::check_address(addr).map_err(|e| format!("--cluster: {e}"))?;
+    }
+    Ok(())
+}
+
+async fn run(args: Args) -> Result<(), String> {
     let mut _cluster_guard = None;
     let mut _temp = None;
     let addrs = if args.cluster.is_empty() {

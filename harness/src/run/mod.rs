@@ -48,7 +48,7 @@ pub struct Args {
     #[arg(long, default_value_t = 3)]
     pub nodes: u64,
     /// How long clients run under faults (e.g. 30s, 2m, 500ms).
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = parse_duration, allow_hyphen_values = true)]
     pub duration: Duration,
     /// Faults to inject: kill,pause,partition (comma-separated), all, or none.
     #[arg(long, default_value = "all")]
@@ -99,24 +99,10 @@ pub struct Args {
     pub quiet: bool,
 }
 
-/// Parses `500ms`, `30s`, `2m`, `1h` or a plain number of seconds.
+/// Parses `500ms`, `30s`, `2m`, `1h` or a plain number of seconds (the
+/// syntax of every duration flag: [`raftkv::duration`]).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (number, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 500ms, 30s, 2m"))?;
-    let scale = match unit {
-        "ms" => 0.001,
-        "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use ms, s, m or h)")),
-    };
-    Ok(Duration::from_secs_f64(value * scale))
+    raftkv::duration::parse(s)
 }
 
 /// A harness error: the run could not be carried out.
