@@ -1,7 +1,8 @@
 //! `checker bench`: generated key-value histories, timed.
 
-use raftkv_checker::generate::{GenOptions, kv_history, to_jsonl};
+use raftkv_checker::generate::{GenOptions, kv_history, write_kv_history};
 use raftkv_checker::{CheckOptions, Verdict, check_file};
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -47,15 +48,17 @@ pub struct GenerateArgs {
 }
 
 pub fn generate(args: GenerateArgs) -> ExitCode {
-    let events = kv_history(&GenOptions {
+    let opts = GenOptions {
         ops: args.ops,
         processes: args.processes.max(1),
         keys: args.keys.max(1),
         info_rate: args.info_rate,
         with_fail: true,
         seed: args.seed,
-    });
-    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), to_jsonl(&events).as_bytes());
+    };
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    // A closed stdout ends the output; it is not an error.
+    let _ = write_kv_history(&opts, &mut out).and_then(|_| out.flush());
     ExitCode::SUCCESS
 }
 
@@ -67,20 +70,26 @@ pub fn run(args: BenchArgs) -> ExitCode {
     }
     let mut code = ExitCode::SUCCESS;
     for &n in &args.ops {
-        let events = kv_history(&GenOptions {
+        let opts = GenOptions {
             ops: n,
-            processes: args.processes,
-            keys: args.keys,
+            processes: args.processes.max(1),
+            keys: args.keys.max(1),
             info_rate: args.info_rate,
             with_fail: true,
             seed: args.seed,
-        });
+        };
         let path = dir.join(format!("history-{n}.jsonl"));
-        if let Err(e) = std::fs::write(&path, to_jsonl(&events)) {
+        let written = std::fs::File::create(&path).and_then(|f| {
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+            write_kv_history(&opts, &mut w)?;
+            w.flush()
+        });
+        if let Err(e) = written {
             err!("checker: cannot write {}: {e}", path.display());
+            let _ = std::fs::remove_file(&path);
             return ExitCode::from(3);
         }
-        drop(events);
+        let size = std::fs::metadata(&path).map_or(0, |m| m.len());
         let opts = CheckOptions {
             threads: args.threads,
             ..CheckOptions::default()
@@ -93,15 +102,18 @@ pub fn run(args: BenchArgs) -> ExitCode {
             Ok(out) => {
                 let total = t0.elapsed();
                 let cpu = cpu_seconds() - cpu0;
+                let parse = out.parse_time.as_secs_f64();
                 out!(
-                    "ops={n} processes={} keys={} info={:.0}%: {} in {:.3} s wall, {:.3} s CPU (read+parse {:.3} s, decide {:.3} s wall), memo peak {:.1} MiB, max RSS {:.1} MiB",
+                    "ops={n} processes={} keys={} info={:.0}%: {} in {:.3} s wall, {:.3} s CPU; {:.0} MB read and parsed in {:.3} s ({:.0} MB/s), decided in {:.3} s wall; memo peak {:.1} MiB, max RSS {:.1} MiB",
                     args.processes,
                     args.keys,
                     args.info_rate * 100.0,
                     out.verdict.as_str(),
                     total.as_secs_f64(),
                     cpu,
-                    out.parse_time.as_secs_f64(),
+                    size as f64 / 1e6,
+                    parse,
+                    size as f64 / 1e6 / parse,
                     out.decide_time.as_secs_f64(),
                     out.memo_peak_bytes as f64 / (1 << 20) as f64,
                     max_rss_mib()
@@ -109,6 +121,8 @@ pub fn run(args: BenchArgs) -> ExitCode {
                 if out.verdict != Verdict::Linearizable {
                     code = ExitCode::from(1);
                 }
+                // Not part of the measured time.
+                drop(out);
             }
             Err(e) => {
                 err!("checker: {e}");
@@ -118,7 +132,7 @@ pub fn run(args: BenchArgs) -> ExitCode {
         let _ = std::fs::remove_file(&path);
     }
     let _ = std::fs::remove_dir(&dir);
-    if args.register_ops > 0 {
+    if args.register_ops > 0 && args.register_histories > 0 {
         register_bench(&args);
     }
     code
@@ -133,7 +147,7 @@ fn register_bench(args: &BenchArgs) {
     for seed in 0..args.register_histories as u64 {
         let events = kv_history(&GenOptions {
             ops: args.register_ops,
-            processes: args.register_processes,
+            processes: args.register_processes.max(1),
             keys: 1,
             info_rate: args.info_rate,
             with_fail: true,

@@ -3,7 +3,7 @@
 //! key-value semantics (independent of [`crate::model`] and [`crate::search`]).
 //! Used to cross-check the search.
 
-use crate::history::{History, Op, Status};
+use crate::history::{History, Status};
 use crate::model::Semantics;
 use crate::value::Val;
 use std::collections::BTreeMap;
@@ -12,6 +12,41 @@ use std::collections::BTreeMap;
 pub const MAX_OPS: usize = 12;
 
 type Store = BTreeMap<Option<Val>, Val>;
+
+/// An op with its values decoded.
+struct Op {
+    id: usize,
+    key: Option<Val>,
+    f: String,
+    input: Val,
+    output: Val,
+    status: Status,
+    call: i64,
+    /// Completion of an ok op.
+    ret: Option<i64>,
+}
+
+fn ops(history: &History) -> Vec<Op> {
+    history
+        .ops
+        .iter()
+        .enumerate()
+        .map(|(id, o)| Op {
+            id,
+            key: history.key(o),
+            f: history.f(o).to_string(),
+            input: history.input(o),
+            output: history.output(o),
+            status: o.status,
+            call: history.call(o),
+            ret: history.ret(o).filter(|_| o.status == Status::Ok),
+        })
+        .collect()
+}
+
+fn unconstrained(op: &Op, sem: &Semantics) -> bool {
+    matches!(op.f.as_str(), "get" | "read") && sem.nil_read.unconstrained(&op.output)
+}
 
 fn apply(store: &Store, op: &Op, sem: &Semantics) -> Option<Store> {
     let initial = op
@@ -25,9 +60,7 @@ fn apply(store: &Store, op: &Op, sem: &Semantics) -> Option<Store> {
             next.insert(op.key.clone(), op.input.clone());
         }
         "get" | "read"
-            if op.status == Status::Ok
-                && op.output != cur
-                && !sem.nil_read.unconstrained(&op.output) =>
+            if op.status == Status::Ok && op.output != cur && !unconstrained(op, sem) =>
         {
             return None;
         }
@@ -60,9 +93,8 @@ fn apply(store: &Store, op: &Op, sem: &Semantics) -> Option<Store> {
 /// Whether the history is linearizable as a key-value map (ops without a key
 /// act on one register). `None` if it has more than [`MAX_OPS`] ops.
 pub fn linearizable_kv(history: &History, sem: &Semantics) -> Option<bool> {
-    let ops: Vec<&Op> = history
-        .ops
-        .iter()
+    let ops: Vec<Op> = ops(history)
+        .into_iter()
         .filter(|o| o.status != Status::Fail)
         .collect();
     if ops.len() > MAX_OPS {
@@ -71,7 +103,7 @@ pub fn linearizable_kv(history: &History, sem: &Semantics) -> Option<bool> {
     Some(dfs(&ops, (1u32 << ops.len()) - 1, &Store::new(), sem))
 }
 
-fn dfs(ops: &[&Op], remaining: u32, store: &Store, sem: &Semantics) -> bool {
+fn dfs(ops: &[Op], remaining: u32, store: &Store, sem: &Semantics) -> bool {
     let must_finish = |i: usize| ops[i].status == Status::Ok;
     if (0..ops.len()).all(|i| remaining & (1 << i) == 0 || !must_finish(i)) {
         return true;
@@ -89,7 +121,7 @@ fn dfs(ops: &[&Op], remaining: u32, store: &Store, sem: &Semantics) -> bool {
         if blocked {
             continue;
         }
-        if let Some(next) = apply(store, ops[i], sem)
+        if let Some(next) = apply(store, &ops[i], sem)
             && dfs(ops, remaining & !(1 << i), &next, sem)
         {
             return true;
@@ -108,19 +140,20 @@ pub fn is_linearization(
     order: &[usize],
     sem: &Semantics,
 ) -> bool {
-    let mut seen = vec![false; history.ops.len()];
+    let ops = ops(history);
+    let mut seen = vec![false; ops.len()];
     let mut store = Store::new();
     for (pos, &id) in order.iter().enumerate() {
-        let op = &history.ops[id];
+        let op = &ops[id];
         if op.status == Status::Fail || seen[id] {
             return false;
         }
         seen[id] = true;
         // Every op placed later must not have completed before this began.
-        if order[pos + 1..].iter().any(|&later| {
-            history.ops[later].ret.is_some_and(|r| r < op.call)
-                && history.ops[later].status == Status::Ok
-        }) {
+        if order[pos + 1..]
+            .iter()
+            .any(|&later| ops[later].ret.is_some_and(|r| r < op.call))
+        {
             return false;
         }
         match apply(&store, op, sem) {
@@ -128,13 +161,9 @@ pub fn is_linearization(
             None => return false,
         }
     }
-    history
-        .ops
-        .iter()
+    ops.iter()
         .filter(|o| key.is_none() || o.key.as_ref() == key)
         .filter(|o| o.f != "noop")
-        .filter(|o| {
-            !(matches!(o.f.as_str(), "get" | "read") && sem.nil_read.unconstrained(&o.output))
-        })
+        .filter(|o| !unconstrained(o, sem))
         .all(|o| o.status != Status::Ok || seen[o.id])
 }

@@ -3,13 +3,14 @@
 
 use crate::error::CheckError;
 use crate::format::{self, Format};
-use crate::history::{History, Op};
+use crate::history::{History, NO_TIME, Status};
 use crate::model::{self, Initial, Job, ModelKind, NilRead, Semantics};
 use crate::search::{Abort, Control, SearchResult, UNLIMITED, drop_big};
 use crate::value::{Val, shorten};
 use serde_json::json;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -226,8 +227,8 @@ impl Outcome {
             s.push_str(&format!("  key {}: no linearization exists\n", f.key));
             match f.op {
                 Some(op) => {
-                    let op = &self.history.ops[op];
-                    s.push_str(&format!("  cannot linearize: {}\n", describe(op)));
+                    let h = &self.history;
+                    s.push_str(&format!("  cannot linearize: {}\n", describe(h, op)));
                     s.push_str(&format!(
                         "  longest linearizable prefix ({} ops{}), state after it: {}\n",
                         f.prefix.len(),
@@ -244,11 +245,11 @@ impl Outcome {
                         s.push_str(&format!("    ... {skip} earlier ops\n"));
                     }
                     for &id in &f.prefix[skip..] {
-                        s.push_str(&format!("    {}\n", describe(&self.history.ops[id])));
+                        s.push_str(&format!("    {}\n", describe(h, id)));
                     }
                     s.push_str(&format!("  concurrent ops ({}):\n", f.concurrent.len()));
                     for &id in f.concurrent.iter().take(show) {
-                        s.push_str(&format!("    {}\n", describe(&self.history.ops[id])));
+                        s.push_str(&format!("    {}\n", describe(h, id)));
                     }
                     if f.concurrent.len() > show {
                         s.push_str(&format!("    ... {} more\n", f.concurrent.len() - show));
@@ -268,10 +269,10 @@ impl Outcome {
         let failure = self.failure.as_ref().map(|f| {
             json!({
                 "key": f.key,
-                "op": f.op.map(|id| op_json(&self.history.ops[id])),
-                "prefix": f.prefix.iter().map(|&id| op_json(&self.history.ops[id])).collect::<Vec<_>>(),
+                "op": f.op.map(|id| op_json(&self.history, id)),
+                "prefix": f.prefix.iter().map(|&id| op_json(&self.history, id)).collect::<Vec<_>>(),
                 "state_after_prefix": f.state,
-                "concurrent": f.concurrent.iter().map(|&id| op_json(&self.history.ops[id])).collect::<Vec<_>>(),
+                "concurrent": f.concurrent.iter().map(|&id| op_json(&self.history, id)).collect::<Vec<_>>(),
                 "complete": f.complete,
             })
         });
@@ -298,83 +299,121 @@ impl Outcome {
     }
 }
 
-/// A one-line description of an op, for people.
-pub fn describe(op: &Op) -> String {
-    let key = op
-        .key
-        .as_ref()
+/// A one-line description of op `id`, for people.
+pub fn describe(h: &History, id: usize) -> String {
+    let op = &h.ops[id];
+    let f = h.f(op);
+    let key = h
+        .key(op)
         .map_or(String::new(), |k| format!(" {}", k.short()));
+    let output = h.output(op);
     let out = match op.status {
-        crate::history::Status::Ok if !op.output.is_nil() || op.f == "get" || op.f == "read" => {
-            format!(" -> {}", op.output.short())
+        Status::Ok if !output.is_nil() || f == "get" || f == "read" => {
+            format!(" -> {}", output.short())
         }
         _ => String::new(),
     };
-    let lines = match op.complete_line {
+    let lines = match History::complete_line(op) {
         Some(l) => format!("lines {}-{}", op.invoke_line, l),
         None => format!("line {}, no completion", op.invoke_line),
     };
     format!(
-        "op {} process {}: {}{} {}{} [{}] ({lines})",
-        op.id,
+        "op {id} process {}: {}{} {}{} [{}] ({lines})",
         op.process,
-        shorten(&op.f),
+        shorten(&f),
         key,
-        op.input.short(),
+        h.input(op).short(),
         out,
         op.status.as_str()
     )
 }
 
-/// An op as JSON.
-pub fn op_json(op: &Op) -> serde_json::Value {
+/// Op `id` as JSON.
+pub fn op_json(h: &History, id: usize) -> serde_json::Value {
+    let op = &h.ops[id];
+    let time = |t: i64| (t != NO_TIME).then_some(t);
     json!({
-        "id": op.id,
+        "id": id,
         "process": op.process,
-        "f": op.f,
-        "key": op.key.as_ref().map(Val::to_json),
-        "value": op.input.to_json(),
-        "output": op.output.to_json(),
+        "f": h.f(op),
+        "key": h.key(op).as_ref().map(Val::to_json),
+        "value": h.input(op).to_json(),
+        "output": h.output(op).to_json(),
         "status": op.status.as_str(),
         "invoke_line": op.invoke_line,
-        "complete_line": op.complete_line,
-        "invoke_time": op.call_time,
-        "complete_time": op.ret_time,
+        "complete_line": History::complete_line(op),
+        "invoke_time": time(op.invoke_time),
+        "complete_time": time(op.complete_time),
     })
 }
 
-/// Reads and checks a history file.
+/// Reads and checks a history file. Our JSON Lines are read as a stream and
+/// parsed on all cores; other formats are read whole.
 pub fn check_file(path: impl AsRef<Path>, opts: &CheckOptions) -> Result<Outcome, CheckError> {
     let path = path.as_ref();
     let t0 = Instant::now();
-    let bytes = std::fs::read(path).map_err(|e| CheckError::Io {
+    let io = |e: std::io::Error| CheckError::Io {
         path: path.to_path_buf(),
         reason: e.to_string(),
-    })?;
-    let text = String::from_utf8(bytes).map_err(|e| CheckError::Io {
-        path: path.to_path_buf(),
-        reason: format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
-    })?;
-    let read_time = t0.elapsed();
-    let mut out = check_text(&text, opts).map_err(|e| e.with_path(path))?;
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut prefix = Vec::new();
+    (&mut file)
+        .take(1 << 20)
+        .read_to_end(&mut prefix)
+        .map_err(io)?;
+    if prefix.starts_with(BOM) {
+        prefix.drain(..BOM.len());
+    }
+    let format = match opts.format {
+        Format::Auto => format::detect(&String::from_utf8_lossy(&prefix)),
+        f => Ok(f),
+    }
+    .map_err(|e| e.with_path(path))?;
+    let (history, format) = if format == Format::Jsonl {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let history = format::jsonl::read(file, prefix, threads).map_err(|e| e.with_path(path))?;
+        (history, format)
+    } else {
+        file.read_to_end(&mut prefix).map_err(io)?;
+        let text = String::from_utf8(prefix).map_err(|e| {
+            let bytes = e.as_bytes();
+            let at = e.utf8_error().valid_up_to();
+            let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
+            CheckError::parse(line, "UTF-8 text, found a byte that is not UTF-8").with_path(path)
+        })?;
+        format::parse(&text, format).map_err(|e| e.with_path(path))?
+    };
+    let parse_time = t0.elapsed();
+    let mut out = check_parsed(history, format, opts).map_err(|e| e.with_path(path))?;
     out.file = Some(path.to_path_buf());
-    out.parse_time += read_time;
-    let len = text.len();
-    drop_big(text, len);
+    out.parse_time = parse_time;
     Ok(out)
 }
+
+const BOM: &[u8] = "\u{feff}".as_bytes();
 
 /// Checks a history given as text.
 pub fn check_text(text: &str, opts: &CheckOptions) -> Result<Outcome, CheckError> {
     let t0 = Instant::now();
     // A UTF-8 byte-order mark (some editors write one) is not content.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let (events, format) = format::parse(text, opts.format)?;
-    let history = History::from_events(events)?;
-    if history.ops.is_empty() {
-        return Err(empty_history(text, &history));
-    }
+    let (history, format) = format::parse(text, opts.format)?;
     let parse_time = t0.elapsed();
+    let mut out = check_parsed(history, format, opts)?;
+    out.parse_time = parse_time;
+    Ok(out)
+}
+
+/// Checks a parsed history of `format`.
+fn check_parsed(
+    history: History,
+    format: Format,
+    opts: &CheckOptions,
+) -> Result<Outcome, CheckError> {
+    if history.ops.is_empty() {
+        return Err(empty_history(&history));
+    }
     let model = match opts.model {
         ModelKind::Auto => match format {
             Format::Jsonl | Format::PorcupineKv => ModelKind::Kv,
@@ -385,13 +424,12 @@ pub fn check_text(text: &str, opts: &CheckOptions) -> Result<Outcome, CheckError
     let sem = semantics(opts, format, model)?;
     let mut out = check_history(history, model, &sem, opts)?;
     out.format = format;
-    out.parse_time = parse_time;
     Ok(out)
 }
 
 /// A history without client operations proves nothing: a run that recorded
 /// nothing must not pass a gate.
-fn empty_history(text: &str, history: &History) -> CheckError {
+fn empty_history(history: &History) -> CheckError {
     let what = if history.nemesis.is_empty() {
         "the history is empty".to_string()
     } else {
@@ -401,7 +439,7 @@ fn empty_history(text: &str, history: &History) -> CheckError {
         )
     };
     CheckError::parse(
-        text.lines().count() + 1,
+        history.lines + 1,
         format!(
             "at least one client operation (an invoke), found none: {what}, so nothing can be checked"
         ),
@@ -462,11 +500,11 @@ pub fn check_history(
     } else {
         model
     };
+    let history = Arc::new(history);
     let jobs: Vec<Mutex<Box<dyn Job>>> = model::partitions(model, &history, sem)?
         .into_iter()
         .map(Mutex::new)
         .collect();
-    let ops_checked = jobs.iter().map(|j| j.lock().unwrap().op_ids().len()).sum();
     let ctl = Control::new(
         opts.time_limit.and_then(|t| start.checked_add(t)),
         opts.memo_limit_bytes,
@@ -474,6 +512,7 @@ pub fn check_history(
     let results = decide_all(&jobs, &ctl, opts.threads, !opts.check_all_keys);
     let jobs: Vec<Box<dyn Job>> = jobs.into_iter().map(|m| m.into_inner().unwrap()).collect();
     let decide_time = start.elapsed();
+    let ops_checked = jobs.iter().map(|j| j.op_ids().len()).sum();
 
     let mut reports = Vec::with_capacity(jobs.len());
     let mut failed: Option<usize> = None;
@@ -562,13 +601,16 @@ pub fn check_history(
                 f.prefix = st.prefix.iter().map(|&o| ids[o]).collect();
                 f.state = Some(st.state);
                 let target = &history.ops[op];
-                let end = target.ret.unwrap_or(u64::MAX);
+                let (start, end) = (
+                    history.call(target),
+                    history.ret(target).unwrap_or(i64::MAX),
+                );
                 f.concurrent = ids
                     .iter()
                     .copied()
                     .filter(|&o| {
                         let x = &history.ops[o];
-                        o != op && x.call < end && x.ret.is_none_or(|r| r > target.call)
+                        o != op && history.call(x) < end && history.ret(x).is_none_or(|r| r > start)
                     })
                     .collect();
                 f.complete = complete;
@@ -592,7 +634,7 @@ pub fn check_history(
         nil_read: sem.nil_read,
         verdict,
         reason,
-        history: Arc::new(history),
+        history,
         ops_checked,
         partitions: reports,
         failure,
@@ -676,6 +718,7 @@ fn decide_all(
                 }
                 _ => {}
             }
+            jobs[i].lock().unwrap().finish();
             *outcomes[i].lock().unwrap() = Some(res);
         }
     };

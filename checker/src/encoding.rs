@@ -47,9 +47,38 @@ fn varint(b: &[u8], at: &mut usize) -> u64 {
 
 /// Appends the encoding of a string.
 pub fn put_str(out: &mut Vec<u8>, s: &str) {
-    out.push(STR);
-    put_varint(out, s.len() as u64);
-    out.extend_from_slice(s.as_bytes());
+    put_str_bytes(out, s.as_bytes());
+}
+
+/// Appends the encoding of a string given as bytes known to be UTF-8.
+pub fn put_str_bytes(out: &mut Vec<u8>, s: &[u8]) {
+    if s.len() < 0x80 {
+        out.extend_from_slice(&[STR, s.len() as u8]);
+    } else {
+        out.push(STR);
+        put_varint(out, s.len() as u64);
+    }
+    out.extend_from_slice(s);
+}
+
+pub fn put_nil(out: &mut Vec<u8>) {
+    out.push(NIL);
+}
+
+pub fn put_bool(out: &mut Vec<u8>, b: bool) {
+    out.push(if b { TRUE } else { FALSE });
+}
+
+/// Appends a list's header; its `n` encoded items follow.
+pub fn put_list_header(out: &mut Vec<u8>, n: u64) {
+    out.push(LIST);
+    put_varint(out, n);
+}
+
+/// Appends a map's header; its `n` encoded key-value pairs follow.
+pub fn put_map_header(out: &mut Vec<u8>, n: u64) {
+    out.push(MAP);
+    put_varint(out, n);
 }
 
 /// Appends the encoding of an integer.

@@ -69,9 +69,31 @@ struct Pending {
 
 /// Generates a linearizable key-value history.
 pub fn kv_history(opts: &GenOptions) -> Vec<Event> {
+    let mut events = Vec::with_capacity(opts.ops * 2);
+    kv_history_each(opts, |e| events.push(e));
+    events
+}
+
+/// Writes a generated linearizable key-value history as JSON Lines, event by
+/// event (it need not fit in memory).
+pub fn write_kv_history(opts: &GenOptions, out: &mut impl std::io::Write) -> std::io::Result<()> {
+    let mut line = String::new();
+    let mut result = Ok(());
+    kv_history_each(opts, |e| {
+        if result.is_ok() {
+            line.clear();
+            write_event(&e, &mut line);
+            result = out.write_all(line.as_bytes());
+        }
+    });
+    result
+}
+
+/// Generates a linearizable key-value history, handing each event to `emit`.
+pub fn kv_history_each(opts: &GenOptions, mut emit: impl FnMut(Event)) {
     let mut rng = Rng::new(opts.seed);
     let mut store: HashMap<usize, Val> = HashMap::new();
-    let mut events = Vec::with_capacity(opts.ops * 2);
+    let mut n_events = 0usize;
     let mut ids: Vec<i64> = (0..opts.processes as i64).collect();
     let mut next_id = opts.processes as i64;
     let mut pending: Vec<Option<Pending>> = (0..opts.processes).map(|_| None).collect();
@@ -83,9 +105,10 @@ pub fn kv_history(opts: &GenOptions) -> Vec<Event> {
         let p = rng.below(opts.processes as u64) as usize;
         time += 1 + rng.below(1000) as i64;
         let mut push = |kind: EventType, f: &str, key: usize, value: Val, process: i64| {
-            events.push(Event {
-                line: events.len() + 1,
-                index: Some(events.len() as u64),
+            n_events += 1;
+            emit(Event {
+                line: n_events,
+                index: Some(n_events as u64 - 1),
                 time: Some(time),
                 process: Process::Client(process),
                 kind,
@@ -164,7 +187,6 @@ pub fn kv_history(opts: &GenOptions) -> Vec<Event> {
             }
         }
     }
-    events
 }
 
 /// Makes a random set write the value of another random set of its key (on
@@ -199,26 +221,36 @@ pub fn repeat_a_written_value(events: &mut [Event], rng: &mut Rng) {
 pub fn to_jsonl(events: &[Event]) -> String {
     let mut out = String::with_capacity(events.len() * 90);
     for e in events {
-        let process = match &e.process {
-            Process::Client(p) => serde_json::Value::from(*p),
-            Process::Nemesis => serde_json::Value::from("nemesis"),
-        };
-        let mut obj = serde_json::Map::new();
-        if let Some(i) = e.index {
-            obj.insert("index".into(), i.into());
-        }
-        if let Some(t) = e.time {
-            obj.insert("time".into(), t.into());
-        }
-        obj.insert("process".into(), process);
-        obj.insert("type".into(), e.kind.as_str().into());
-        obj.insert("f".into(), e.f.clone().into());
-        if let Some(k) = &e.key {
-            obj.insert("key".into(), k.to_json());
-        }
-        obj.insert("value".into(), e.value.to_json());
-        out.push_str(&serde_json::Value::Object(obj).to_string());
-        out.push('\n');
+        write_event(e, &mut out);
     }
     out
+}
+
+/// Appends one event as a line of our JSON Lines, fields in the order of
+/// HISTORY.md.
+pub fn write_event(e: &Event, out: &mut String) {
+    use std::fmt::Write;
+    out.push('{');
+    if let Some(i) = e.index {
+        let _ = write!(out, "\"index\":{i},");
+    }
+    if let Some(t) = e.time {
+        let _ = write!(out, "\"time\":{t},");
+    }
+    match &e.process {
+        Process::Client(p) => {
+            let _ = write!(out, "\"process\":{p},");
+        }
+        Process::Nemesis => out.push_str("\"process\":\"nemesis\","),
+    }
+    let _ = write!(
+        out,
+        "\"type\":\"{}\",\"f\":{}",
+        e.kind.as_str(),
+        serde_json::Value::from(e.f.as_str())
+    );
+    if let Some(k) = &e.key {
+        let _ = write!(out, ",\"key\":{}", k.to_json());
+    }
+    let _ = writeln!(out, ",\"value\":{}}}", e.value.to_json());
 }

@@ -32,21 +32,14 @@ fn status_text(s: &PartitionStatus) -> &'static str {
 /// The page's data, embedded as JSON.
 fn data(outcome: &Outcome) -> serde_json::Value {
     let h: &History = &outcome.history;
-    let t = |rank: u64, time: Option<i64>| -> i64 {
-        if h.timed {
-            time.unwrap_or(0)
-        } else {
-            rank as i64
-        }
-    };
     let end = h
         .ops
         .iter()
-        .map(|o| o.ret.map_or(t(o.call, o.call_time), |r| t(r, o.ret_time)))
-        .chain(h.nemesis.iter().map(|n| t(n.rank, n.time)))
+        .map(|o| h.ret(o).unwrap_or(h.call(o)))
+        .chain(h.nemesis.iter().map(|n| n.rank))
         .fold(0, i64::max);
     // The page composes each op's description from its fields and lines.
-    let lines = |o: &crate::history::Op| json!([o.invoke_line, o.complete_line]);
+    let lines = |o: &crate::history::Op| json!([o.invoke_line, History::complete_line(o)]);
     let key_label = crate::model::key_label;
     let failure = outcome.failure.as_ref();
     let mut drawn = 0usize;
@@ -84,12 +77,12 @@ fn data(outcome: &Outcome) -> serde_json::Value {
                     json!([
                         id,
                         o.process,
-                        t(o.call, o.call_time),
-                        o.ret.map(|r| t(r, o.ret_time)),
+                        h.call(o),
+                        h.ret(o),
                         o.status.as_str(),
                         pos,
                         lines(o),
-                        short(o),
+                        short(h, o),
                     ])
                 })
                 .collect();
@@ -106,21 +99,22 @@ fn data(outcome: &Outcome) -> serde_json::Value {
     let fails: Vec<serde_json::Value> = h
         .ops
         .iter()
-        .filter(|o| o.status == Status::Fail)
-        .filter_map(|o| {
-            let key = o.key.as_ref().map(key_label);
+        .enumerate()
+        .filter(|(_, o)| o.status == Status::Fail)
+        .filter_map(|(id, o)| {
+            let key = h.key(o).as_ref().map(key_label);
             if key.as_ref().is_some_and(|k| !drawn_labels.contains(k)) {
                 return None;
             }
             Some(json!([
-                o.id,
+                id,
                 o.process,
-                t(o.call, o.call_time),
-                o.ret.map(|r| t(r, o.ret_time)),
+                h.call(o),
+                h.ret(o),
                 "fail",
                 null,
                 lines(o),
-                short(o),
+                short(h, o),
                 key,
             ]))
         })
@@ -128,7 +122,7 @@ fn data(outcome: &Outcome) -> serde_json::Value {
     let nemesis: Vec<serde_json::Value> = h
         .nemesis
         .iter()
-        .map(|n| json!([t(n.rank, n.time), n.kind.as_str(), n.f, n.value.short()]))
+        .map(|n| json!([n.rank, n.kind.as_str(), n.f, n.value.short()]))
         .collect();
     json!({
         "timed": h.timed,
@@ -142,17 +136,18 @@ fn data(outcome: &Outcome) -> serde_json::Value {
 }
 
 /// A bar's label: the op in a few characters.
-fn short(o: &crate::history::Op) -> String {
-    let out = match (o.status, o.f.as_str()) {
-        (Status::Ok, "get" | "read" | "txn") => format!(" → {}", o.output.short()),
+fn short(h: &History, o: &crate::history::Op) -> String {
+    let out = match (o.status, h.f(o)) {
+        (Status::Ok, "get" | "read" | "txn") => format!(" → {}", h.output(o).short()),
         _ => String::new(),
     };
-    let input = if o.input.is_nil() {
+    let input = h.input(o);
+    let input = if input.is_nil() {
         String::new()
     } else {
-        format!(" {}", o.input.short())
+        format!(" {}", input.short())
     };
-    format!("{}{input}{out}", crate::value::shorten(&o.f))
+    format!("{}{input}{out}", crate::value::shorten(&h.f(o)))
 }
 
 /// Renders the page.

@@ -153,8 +153,8 @@ impl Stranding {
 /// means it may take effect at any time after `call`, or never.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Interval {
-    pub call: u64,
-    pub ret: Option<u64>,
+    pub call: i64,
+    pub ret: Option<i64>,
 }
 
 /// Shared limits for a check running on several threads.
@@ -493,7 +493,7 @@ where
     let n = ops.len();
     // Entries: 0 is the head sentinel; then one call per op and one return
     // per op that completed ok.
-    let mut entries: Vec<(u64, bool, u32)> = Vec::with_capacity(2 * n);
+    let mut entries: Vec<(i64, bool, u32)> = Vec::with_capacity(2 * n);
     for (i, op) in ops.iter().enumerate() {
         entries.push((op.call, false, i as u32));
         if let Some(r) = op.ret {
@@ -503,7 +503,7 @@ where
     entries.sort_unstable();
     // Calls between two returns may sit in any order: put the op that must
     // return first first, so the first path tried tends to be a linearization.
-    let ret_of = |op: u32| ops[op as usize].ret.unwrap_or(u64::MAX);
+    let ret_of = |op: u32| ops[op as usize].ret.unwrap_or(i64::MAX);
     for block in entries.chunk_by_mut(|a, b| !a.1 && !b.1) {
         if block.len() > 1 && !block[0].1 {
             block.sort_unstable_by_key(|&(_, _, op)| (ret_of(op), op));

@@ -36,7 +36,7 @@ fn stale_read_after_a_completed_write_is_illegal() {
     let f = out.failure.as_ref().unwrap();
     assert_eq!(f.key, "x");
     let op = &out.history.ops[f.op.unwrap()];
-    assert_eq!((op.f.as_str(), op.process), ("get", 2));
+    assert_eq!((out.history.f(op), op.process), ("get", 2));
     assert_eq!(f.prefix, vec![0, 1]);
     assert_eq!(f.state.as_deref(), Some("\"b\""));
     assert!(
@@ -308,7 +308,7 @@ fn long_single_key_histories_use_fingerprinted_memo() {
     assert_eq!(out.verdict, Verdict::NotLinearizable);
     let f = out.failure.unwrap();
     assert_eq!(
-        out.history.ops[f.op.unwrap()].invoke_line,
+        out.history.ops[f.op.unwrap()].invoke_line as usize,
         events[..i]
             .iter()
             .rposition(|e| e.process == events[i].process)

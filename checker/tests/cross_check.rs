@@ -157,7 +157,7 @@ fn search_agrees_with_brute_force_on_random_histories() {
             legal += 1;
             // The linearization found for each key must itself be valid.
             for p in outcome.partitions.iter().filter(|p| !p.op_ids.is_empty()) {
-                let key = history.ops[p.op_ids[0]].key.clone();
+                let key = history.key(&history.ops[p.op_ids[0]]);
                 assert!(
                     brute::is_linearization(&history, key.as_ref(), &p.linearization, &sem),
                     "case {case}: invalid linearization {:?} for key {}",

@@ -256,7 +256,7 @@ fn large_jsonl_is_parsed_in_chunks_with_correct_line_numbers() {
     let lines: Vec<&str> = text.lines().collect();
     for op in out.history.ops.iter().step_by(997) {
         assert!(
-            lines[op.invoke_line - 1].contains("\"invoke\""),
+            lines[op.invoke_line as usize - 1].contains("\"invoke\""),
             "line {}",
             op.invoke_line
         );

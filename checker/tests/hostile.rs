@@ -171,6 +171,31 @@ fn unclear_inputs_get_clear_errors() {
         );
     }
 
+    // Bytes that are not UTF-8, in our JSON Lines and in EDN.
+    let mut bytes = BAD.as_bytes().to_vec();
+    let at = BAD.find("\"b\"").unwrap() + 1;
+    bytes[at] = 0xff;
+    let bad_utf8 = write(dir.path(), "bytes.jsonl", &bytes);
+    let o = checker(&["check", s(&bad_utf8)]);
+    assert_eq!(code(&o), 3);
+    assert!(
+        stderr(&o).contains("bytes.jsonl:4: expected UTF-8 text"),
+        "{}",
+        stderr(&o)
+    );
+    let edn = write(
+        dir.path(),
+        "bytes.edn",
+        b"[{:process 0 :type :invoke\n :f :read :value \"\xff\"}]",
+    );
+    let o = checker(&["check", s(&edn)]);
+    assert_eq!(code(&o), 3);
+    assert!(
+        stderr(&o).contains("bytes.edn:2: expected UTF-8 text"),
+        "{}",
+        stderr(&o)
+    );
+
     let proc = write(
         dir.path(),
         "proc.jsonl",

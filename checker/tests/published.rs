@@ -183,13 +183,19 @@ fn every_published_history() {
         let out = check_file(&path, &opts).unwrap();
         let op = &out.history.ops[out.failure.as_ref().unwrap().op.unwrap()];
         let text = std::fs::read_to_string(&path).unwrap();
+        let h = &out.history;
         let got = (
             op.process,
-            op.f.as_str(),
-            op.output.clone(),
-            knossos_index(&text, op.complete_line.unwrap()),
+            h.f(op).to_string(),
+            h.output(op),
+            knossos_index(&text, op.complete_line as usize),
         );
-        let want = (process, "read", raftkv_checker::Val::Int(value), index);
+        let want = (
+            process,
+            "read".to_string(),
+            raftkv_checker::Val::Int(value),
+            index,
+        );
         let ok = got == want;
         let blamed = format!("{got:?}");
         tally("knossos failing op named", &path, ok, &Ok(out));

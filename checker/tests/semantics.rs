@@ -28,8 +28,8 @@ fn edn_nil_read_is_unknown_and_the_real_violation_is_named() {
     assert_eq!(out.verdict, Verdict::NotLinearizable);
     let op = &out.history.ops[out.failure.as_ref().unwrap().op.unwrap()];
     assert_eq!(
-        (op.process, &op.output),
-        (2, &Val::Int(0)),
+        (op.process, out.history.output(op)),
+        (2, Val::Int(0)),
         "{}",
         out.summary()
     );
@@ -47,7 +47,7 @@ fn edn_nil_read_is_unknown_and_the_real_violation_is_named() {
     let out = check(&legal, &absent);
     assert_eq!(out.verdict, Verdict::NotLinearizable);
     let op = &out.history.ops[out.failure.as_ref().unwrap().op.unwrap()];
-    assert_eq!((op.process, &op.output), (1, &Val::Nil));
+    assert_eq!((op.process, out.history.output(op)), (1, Val::Nil));
 }
 
 #[test]

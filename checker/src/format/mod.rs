@@ -5,7 +5,7 @@ pub mod jepsen_log;
 pub mod jsonl;
 
 use crate::error::CheckError;
-use crate::history::Event;
+use crate::history::History;
 use std::fmt;
 use std::str::FromStr;
 
@@ -75,9 +75,7 @@ pub fn detect(text: &str) -> Result<Format, CheckError> {
     let line = r.line();
     let rest = text
         .lines()
-        .skip(line - 1)
-        .collect::<Vec<_>>()
-        .first()
+        .nth(line - 1)
         .map(|l| l.trim_start().to_string())
         .unwrap_or_default();
     let after_brace = rest.strip_prefix('{').map(|s| s.trim_start());
@@ -123,18 +121,19 @@ pub fn json_array_error(line: usize) -> CheckError {
     )
 }
 
-/// Parses `text` in `format` (detecting it if `Auto`); returns the events and
-/// the format used.
-pub fn parse(text: &str, format: Format) -> Result<(Vec<Event>, Format), CheckError> {
+/// Parses `text` in `format` (detecting it if `Auto`) into a history;
+/// returns it and the format used.
+pub fn parse(text: &str, format: Format) -> Result<(History, Format), CheckError> {
     let format = match format {
         Format::Auto => detect(text)?,
         f => f,
     };
-    let events = match format {
+    let mut history = match format {
         Format::Jsonl => jsonl::parse(text)?,
-        Format::Edn | Format::PorcupineKv => edn::parse(text)?,
-        Format::JepsenLog => jepsen_log::parse(text)?,
+        Format::Edn | Format::PorcupineKv => History::from_events(edn::parse(text)?)?,
+        Format::JepsenLog => History::from_events(jepsen_log::parse(text)?)?,
         Format::Auto => unreachable!("resolved above"),
     };
-    Ok((events, format))
+    history.lines = text.lines().count();
+    Ok((history, format))
 }

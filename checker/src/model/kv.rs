@@ -1,13 +1,16 @@
 //! The key-value model: each key is an independent register with `set`/`put`,
 //! `get`, `cas` and `append`; `noop` touches no key.
 
-use super::{Interner, Job, Partition, Semantics, bad_op, checked_ops, interval};
+use super::{
+    Interner, Job, Partition, Semantics, bad_op, checked_ops, interval, unconstrained_read,
+};
 use crate::encoding;
 use crate::error::CheckError;
-use crate::history::{History, Status};
-use crate::search::{FxBuild, SeqModel};
+use crate::history::{History, Op, ValRef};
+use crate::search::{Control, FxBuild, SearchResult, SeqModel};
 use crate::value::Val;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// One operation on a key, values interned (0 = absent).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -188,65 +191,184 @@ impl SeqModel for KvModel {
 
 const EXPECTED: &str = "f set/put (value), get (ok value read, null = absent), cas (value [expected, new]), append (value) or noop, each but noop with a key";
 
+/// What an op name means in the kv model.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Set,
+    Get,
+    Cas,
+    Append,
+    Noop,
+}
+
+fn kind(f: &str) -> Option<Kind> {
+    Some(match f {
+        "set" | "put" | "write" => Kind::Set,
+        "get" | "read" => Kind::Get,
+        "cas" => Kind::Cas,
+        "append" => Kind::Append,
+        "noop" => Kind::Noop,
+        _ => return None,
+    })
+}
+
+/// A key's ops, split off the history at once; the model is built when the
+/// key is first searched and dropped once it is decided, so only the keys
+/// being searched hold one.
+pub struct KvJob {
+    label: String,
+    history: Arc<History>,
+    initial: Val,
+    /// The key's ops that take part (once built and decided: those of the
+    /// simplified partition, from which the same partition is built again).
+    op_ids: Vec<usize>,
+    built: Option<Partition<KvModel>>,
+}
+
+impl KvJob {
+    fn build(&mut self) -> &mut Partition<KvModel> {
+        let (history, initial, ids) = (&self.history, &self.initial, &self.op_ids);
+        self.built.get_or_insert_with(|| {
+            let mut p = build(history, initial, ids);
+            p.label = std::mem::take(&mut self.label);
+            p
+        })
+    }
+}
+
+impl Job for KvJob {
+    fn label(&self) -> &str {
+        self.built.as_ref().map_or(&self.label, |p| &p.label)
+    }
+    fn op_ids(&self) -> &[usize] {
+        self.built.as_ref().map_or(&self.op_ids, |p| &p.op_ids)
+    }
+    fn run(&mut self, ctl: &Control, explain: bool, budget: u64) -> SearchResult {
+        self.build().run(ctl, explain, budget)
+    }
+    fn finish(&mut self) {
+        if let Some(p) = self.built.take() {
+            self.label = p.label;
+            self.op_ids = p.op_ids;
+        }
+    }
+}
+
 /// Splits by key. Info reads, noops and (with [`super::NilRead::Unknown`])
-/// ok reads of nil constrain nothing and are left out.
-pub fn partitions(history: &History, sem: &Semantics) -> Result<Vec<Box<dyn Job>>, CheckError> {
-    Ok(key_partitions(history, sem)?
+/// ok reads of nil constrain nothing and are left out. Malformed ops are
+/// refused here, before any search.
+pub fn partitions(
+    history: &Arc<History>,
+    sem: &Semantics,
+) -> Result<Vec<Box<dyn Job>>, CheckError> {
+    Ok(split(history, sem)?
         .into_iter()
-        .map(|p| Box::new(p) as Box<dyn Job>)
+        .map(|(key, op_ids)| {
+            let key = encoding::decode(history.values.get(key));
+            Box::new(KvJob {
+                label: super::key_label(&key),
+                history: Arc::clone(history),
+                initial: sem.initial.of(&key).clone(),
+                op_ids,
+                built: None,
+            }) as Box<dyn Job>
+        })
         .collect())
 }
 
-/// The simplified partition of each key.
+/// The simplified partition of each key, built at once.
 pub fn key_partitions(
     history: &History,
     sem: &Semantics,
 ) -> Result<Vec<Partition<KvModel>>, CheckError> {
-    let mut by_key: HashMap<&Val, usize, FxBuild> = HashMap::default();
-    let mut parts: Vec<Partition<KvModel>> = Vec::new();
-    for op in checked_ops(history) {
-        let unconstrained_read = matches!(op.f.as_str(), "get" | "read")
-            && (op.status != Status::Ok || sem.nil_read.unconstrained(&op.output));
-        if op.f == "noop" || unconstrained_read {
+    Ok(split(history, sem)?
+        .into_iter()
+        .map(|(key, candidates)| {
+            let key = encoding::decode(history.values.get(key));
+            let mut p = build(history, sem.initial.of(&key), &candidates);
+            p.label = super::key_label(&key);
+            p
+        })
+        .collect())
+}
+
+/// Each key (in order of first use) with the ids of its ops that take part.
+fn split(history: &History, sem: &Semantics) -> Result<Vec<(ValRef, Vec<usize>)>, CheckError> {
+    let kinds: Vec<Option<Kind>> = history.fns.iter().map(|f| kind(f)).collect();
+    let mut by_key: HashMap<ValRef, usize, FxBuild> = HashMap::default();
+    let mut parts: Vec<(ValRef, Vec<usize>)> = Vec::new();
+    for (id, op) in checked_ops(history) {
+        let Some(k) = kinds[op.f as usize] else {
+            return Err(bad_op(history, op, "kv", EXPECTED));
+        };
+        if k == Kind::Noop || unconstrained_read(history, op, sem.nil_read) {
             continue;
         }
-        let Some(key) = &op.key else {
-            return Err(bad_op(op, "kv", EXPECTED));
-        };
-        let pi = *by_key.entry(key).or_insert_with(|| {
-            let mut values = Interner::default();
-            let initial = values.id(sem.initial.of(key));
-            parts.push(Partition {
-                label: super::key_label(key),
-                op_ids: Vec::new(),
-                intervals: Vec::new(),
-                model: KvModel::new(values, initial),
-            });
+        if op.key.is_none() {
+            return Err(bad_op(history, op, "kv", EXPECTED));
+        }
+        if k == Kind::Cas && encoding::list_items::<2>(history.values.get(op.input)).is_none() {
+            return Err(bad_op(history, op, "kv", "cas value [expected, new]"));
+        }
+        let pi = *by_key.entry(op.key).or_insert_with(|| {
+            parts.push((op.key, Vec::new()));
             parts.len() - 1
         });
-        let part = &mut parts[pi];
-        let values = &mut part.model.values;
-        let kop = match op.f.as_str() {
-            "set" | "put" | "write" => KvOp::Set(values.id(&op.input)),
-            "get" | "read" => KvOp::Get(values.id(&op.output)),
-            "cas" => match op.input.as_list() {
-                Some([e, n]) => KvOp::Cas {
-                    expected: values.id(e),
-                    new: values.id(n),
-                },
-                _ => return Err(bad_op(op, "kv", "cas value [expected, new]")),
-            },
-            "append" => KvOp::Append(values.id(&op.input)),
-            _ => return Err(bad_op(op, "kv", EXPECTED)),
-        };
-        part.model.ops.push(kop);
-        part.op_ids.push(op.id);
-        part.intervals.push(interval(op));
-    }
-    for p in &mut parts {
-        simplify(p);
+        parts[pi].1.push(id);
     }
     Ok(parts)
+}
+
+/// The key-value model of ops `ids` (checked by [`split`]), simplified.
+fn build(history: &History, initial: &Val, ids: &[usize]) -> Partition<KvModel> {
+    let mut values = Interner::default();
+    let initial = values.id(initial);
+    let mut model = KvModel::new(values, initial);
+    let kinds: Vec<Kind> = history
+        .fns
+        .iter()
+        .map(|f| kind(f).unwrap_or(Kind::Noop))
+        .collect();
+    // The key's ops are spread over the history: gathering them first, in
+    // loops without dependencies between iterations, lets their cache misses
+    // overlap.
+    let ops: Vec<Op> = ids.iter().map(|&id| history.ops[id]).collect();
+    let observed: Vec<&[u8]> = ops
+        .iter()
+        .map(|op| {
+            history.values.get(match kinds[op.f as usize] {
+                Kind::Get => op.output,
+                _ => op.input,
+            })
+        })
+        .collect();
+    model.ops.reserve_exact(ids.len());
+    let mut intervals = Vec::with_capacity(ids.len());
+    for (op, value) in ops.iter().zip(observed) {
+        let values = &mut model.values;
+        let kop = match kinds[op.f as usize] {
+            Kind::Set => KvOp::Set(values.id_encoded(value)),
+            Kind::Get => KvOp::Get(values.id_encoded(value)),
+            Kind::Append => KvOp::Append(values.id_encoded(value)),
+            _ => {
+                let [e, n] = encoding::list_items::<2>(value).expect("checked by split");
+                KvOp::Cas {
+                    expected: values.id_encoded(e),
+                    new: values.id_encoded(n),
+                }
+            }
+        };
+        model.ops.push(kop);
+        intervals.push(interval(history, op));
+    }
+    let mut p = Partition {
+        label: String::new(),
+        op_ids: ids.to_vec(),
+        intervals,
+        model,
+    };
+    simplify(&mut p);
+    p
 }
 
 /// Simplifies a partition before the search; the verdict is unchanged.
@@ -312,7 +434,7 @@ pub fn prune_unobserved_info_writes(p: &mut Partition<KvModel>) {
     // repeat until nothing changes.
     let (observed, first_observer_ret, writers) = loop {
         let mut observed = vec![false; n_values];
-        let mut first_observer_ret: Vec<Option<u64>> = vec![None; n_values];
+        let mut first_observer_ret: Vec<Option<i64>> = vec![None; n_values];
         let mut writers = vec![0u32; n_values];
         writers[p.model.initial as usize] += 1;
         for ((o, iv), _) in ops.iter().zip(&p.intervals).zip(&keep).filter(|(_, k)| **k) {

@@ -15,6 +15,7 @@ use hashbrown::HashTable;
 use std::fmt;
 use std::hash::Hasher;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// Which sequential specification to check against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -48,8 +49,8 @@ impl ModelKind {
 
     /// Guesses the model from the operations' names.
     pub fn detect(history: &History) -> ModelKind {
-        let mut fs = history.ops.iter().map(|o| o.f.as_str());
-        if history.ops.iter().any(|o| o.key.is_some()) {
+        let mut fs = history.fns.iter().map(String::as_str);
+        if history.ops.iter().any(|o| !o.key.is_none()) {
             return ModelKind::Kv;
         }
         if fs.clone().any(|f| f == "txn") {
@@ -180,6 +181,9 @@ pub trait Job: Send {
     /// Runs the search for at most `budget` iterations (see
     /// [`search::search`]).
     fn run(&mut self, ctl: &Control, explain: bool, budget: u64) -> SearchResult;
+    /// Called once the partition is decided: frees what only searching
+    /// needs (a later [`run`](Job::run) builds it again).
+    fn finish(&mut self) {}
 }
 
 /// A partition checked against model `M`.
@@ -337,26 +341,40 @@ impl Interner {
     }
 }
 
-/// Ops that take part in the check: fail ops are dropped.
-pub fn checked_ops(history: &History) -> impl Iterator<Item = &Op> {
-    history.ops.iter().filter(|o| o.status != Status::Fail)
+/// Ops that take part in the check, with their ids: fail ops are dropped.
+pub fn checked_ops(history: &History) -> impl Iterator<Item = (usize, &Op)> {
+    history
+        .ops
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.status != Status::Fail)
 }
 
-pub fn interval(op: &Op) -> Interval {
+/// An op's interval: ok ops return; info ops may take effect any time after
+/// their invoke.
+pub fn interval(history: &History, op: &Op) -> Interval {
     Interval {
-        call: op.call,
+        call: history.call(op),
         ret: if op.status == Status::Ok {
-            op.ret
+            history.ret(op)
         } else {
             None
         },
     }
 }
 
+/// Whether `op` is a read that constrains nothing: one that did not return
+/// ok, or (when nil means "unknown") returned nil.
+pub fn unconstrained_read(history: &History, op: &Op, nil_read: NilRead) -> bool {
+    matches!(history.f(op), "get" | "read")
+        && (op.status != Status::Ok
+            || (nil_read == NilRead::Unknown && encoding::is_nil(history.values.get(op.output))))
+}
+
 /// Splits `history` into jobs for `kind` (not `Auto`).
 pub fn partitions(
     kind: ModelKind,
-    history: &History,
+    history: &Arc<History>,
     sem: &Semantics,
 ) -> Result<Vec<Box<dyn Job>>, CheckError> {
     match kind {
@@ -367,13 +385,13 @@ pub fn partitions(
     }
 }
 
-pub(crate) fn bad_op(op: &Op, model: &str, expected: &str) -> CheckError {
+pub(crate) fn bad_op(history: &History, op: &Op, model: &str, expected: &str) -> CheckError {
     CheckError::parse(
-        op.invoke_line,
+        op.invoke_line as usize,
         format!(
             "{expected} for model {model}; found f={} value={}",
-            crate::value::quote_short(&op.f),
-            op.input.short()
+            crate::value::quote_short(history.f(op)),
+            history.input(op).short()
         ),
     )
 }

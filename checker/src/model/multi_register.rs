@@ -68,15 +68,15 @@ impl SeqModel for MultiRegisterModel {
 
 const EXPECTED: &str = "f txn with value [[:read k v] [:write k v] ...]";
 
-fn micro_ops(op: &Op) -> Result<Vec<(bool, Val, Val)>, CheckError> {
-    let src = if op.status == Status::Ok && !op.output.is_nil() {
-        &op.output
+fn micro_ops(history: &History, op: &Op) -> Result<Vec<(bool, Val, Val)>, CheckError> {
+    let output = history.output(op);
+    let src = if op.status == Status::Ok && !output.is_nil() {
+        output
     } else {
-        &op.input
+        history.input(op)
     };
-    let list = src
-        .as_list()
-        .ok_or_else(|| bad_op(op, "multi-register", EXPECTED))?;
+    let bad = || bad_op(history, op, "multi-register", EXPECTED);
+    let list = src.as_list().ok_or_else(bad)?;
     let mut out = Vec::new();
     for m in list {
         match m.as_list() {
@@ -84,11 +84,11 @@ fn micro_ops(op: &Op) -> Result<Vec<(bool, Val, Val)>, CheckError> {
                 let write = match f.as_text() {
                     Some("write") => true,
                     Some("read") => false,
-                    _ => return Err(bad_op(op, "multi-register", EXPECTED)),
+                    _ => return Err(bad()),
                 };
                 out.push((write, k.clone(), v.clone()));
             }
-            _ => return Err(bad_op(op, "multi-register", EXPECTED)),
+            _ => return Err(bad()),
         }
     }
     Ok(out)
@@ -107,11 +107,11 @@ pub fn partitions(history: &History, sem: &Semantics) -> Result<Vec<Box<dyn Job>
     let mut regs: Vec<Val> = Vec::new();
     let mut parsed = Vec::new();
     let mut parent: Vec<usize> = Vec::new();
-    for op in checked_ops(history) {
-        if op.f != "txn" {
-            return Err(bad_op(op, "multi-register", EXPECTED));
+    for (id, op) in checked_ops(history) {
+        if history.f(op) != "txn" {
+            return Err(bad_op(history, op, "multi-register", EXPECTED));
         }
-        let ms = micro_ops(op)?;
+        let ms = micro_ops(history, op)?;
         let mut first = None;
         for (_, k, _) in &ms {
             let id = *reg_ids.entry(k.clone()).or_insert_with(|| {
@@ -128,13 +128,13 @@ pub fn partitions(history: &History, sem: &Semantics) -> Result<Vec<Box<dyn Job>
             }
         }
         if first.is_some() {
-            parsed.push((op, ms));
+            parsed.push((id, op, ms));
         }
     }
     let mut by_root: HashMap<usize, usize> = HashMap::new();
     let mut parts: Vec<Partition<MultiRegisterModel>> = Vec::new();
     let mut local: Vec<HashMap<usize, u32>> = Vec::new();
-    for (op, ms) in parsed {
+    for (id, op, ms) in parsed {
         let root = find(&mut parent, reg_ids[&ms[0].1]);
         let pi = *by_root.entry(root).or_insert_with(|| {
             parts.push(Partition {
@@ -170,8 +170,8 @@ pub fn partitions(history: &History, sem: &Semantics) -> Result<Vec<Box<dyn Job>
             micro.push(MicroOp { write, reg, value });
         }
         part.model.ops.push(micro);
-        part.op_ids.push(op.id);
-        part.intervals.push(interval(op));
+        part.op_ids.push(id);
+        part.intervals.push(interval(history, op));
     }
     Ok(parts
         .into_iter()

@@ -31,15 +31,15 @@ pub fn partitions(history: &History) -> Result<Vec<Box<dyn Job>>, CheckError> {
         intervals: Vec::new(),
         model: MutexModel { ops: Vec::new() },
     };
-    for op in checked_ops(history) {
-        let acquire = match op.f.as_str() {
+    for (id, op) in checked_ops(history) {
+        let acquire = match history.f(op) {
             "acquire" => true,
             "release" => false,
-            _ => return Err(bad_op(op, "mutex", "f acquire or release")),
+            _ => return Err(bad_op(history, op, "mutex", "f acquire or release")),
         };
         part.model.ops.push(acquire);
-        part.op_ids.push(op.id);
-        part.intervals.push(interval(op));
+        part.op_ids.push(id);
+        part.intervals.push(interval(history, op));
     }
     Ok(vec![Box::new(part)])
 }

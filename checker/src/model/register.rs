@@ -4,9 +4,12 @@
 //! "unknown" ([`super::NilRead`]).
 
 use super::kv::{KvModel, KvOp};
-use super::{Interner, Job, Partition, Semantics, bad_op, checked_ops, interval};
+use super::{
+    Interner, Job, Partition, Semantics, bad_op, checked_ops, interval, unconstrained_read,
+};
+use crate::encoding;
 use crate::error::CheckError;
-use crate::history::{History, Status};
+use crate::history::History;
 
 const EXPECTED: &str = "f read (ok value read), write (value) or cas (value [expected new])";
 
@@ -19,28 +22,36 @@ pub fn partitions(history: &History, sem: &Semantics) -> Result<Vec<Box<dyn Job>
         intervals: Vec::new(),
         model: KvModel::new(values, initial),
     };
-    for op in checked_ops(history) {
+    for (id, op) in checked_ops(history) {
         let values = &mut part.model.values;
-        let rop = match op.f.as_str() {
-            "write" | "set" => KvOp::Set(values.id(&op.input)),
+        let input = history.values.get(op.input);
+        let rop = match history.f(op) {
+            "write" | "set" => KvOp::Set(values.id_encoded(input)),
             "read" | "get" => {
-                if op.status != Status::Ok || sem.nil_read.unconstrained(&op.output) {
+                if unconstrained_read(history, op, sem.nil_read) {
                     continue;
                 }
-                KvOp::Get(values.id(&op.output))
+                KvOp::Get(values.id_encoded(history.values.get(op.output)))
             }
-            "cas" => match op.input.as_list() {
+            "cas" => match encoding::list_items::<2>(input) {
                 Some([e, n]) => KvOp::Cas {
-                    expected: values.id(e),
-                    new: values.id(n),
+                    expected: values.id_encoded(e),
+                    new: values.id_encoded(n),
                 },
-                _ => return Err(bad_op(op, "cas-register", "cas value [expected new]")),
+                _ => {
+                    return Err(bad_op(
+                        history,
+                        op,
+                        "cas-register",
+                        "cas value [expected new]",
+                    ));
+                }
             },
-            _ => return Err(bad_op(op, "register", EXPECTED)),
+            _ => return Err(bad_op(history, op, "register", EXPECTED)),
         };
         part.model.ops.push(rop);
-        part.op_ids.push(op.id);
-        part.intervals.push(interval(op));
+        part.op_ids.push(id);
+        part.intervals.push(interval(history, op));
     }
     super::kv::simplify(&mut part);
     Ok(vec![Box::new(part)])
