@@ -654,19 +654,25 @@ struct Decided {
     mem_peak: usize,
 }
 
-/// Iterations a partition's first search may take; each retry gets
+/// Iterations a partition's first search may take, at least, and per op
+/// (a search that meets no concurrency takes a few per op); each retry gets
 /// [`BUDGET_GROWTH`] times more.
 pub const FIRST_BUDGET: u64 = 1 << 16;
+pub const FIRST_BUDGET_PER_OP: u64 = 64;
 pub const BUDGET_GROWTH: u64 = 4;
 
+/// A search to run: (round, rank of the partition by size, partition,
+/// iteration budget).
+type Turn = (u32, usize, usize, u64);
+
 /// Decides every partition on a pool of threads; the first illegal
-/// partition stops the others. Searches run with iteration budgets, the
-/// smallest budget first (biggest partition first among equals): a
-/// partition that uses up its budget is put back with a bigger one, and
-/// searched again from the start, after every partition has had the
-/// smaller budget. One hard partition thus cannot hold back the others (an
-/// easy violation elsewhere is still found at once), and restarting costs
-/// at most 1/(growth - 1) of the work of the run that finishes.
+/// partition stops the others. Searches run in rounds with iteration
+/// budgets (biggest partition first within a round): a partition that uses
+/// up its budget is put back for the next round with a bigger one, and
+/// searched again from the start after every partition has had its turn in
+/// this round. One hard partition thus cannot hold back the others (an easy
+/// violation elsewhere is still found at once), and restarting costs at most
+/// 1/(growth - 1) of the work of the run that finishes.
 fn decide_all(
     jobs: &[Mutex<Box<dyn Job>>],
     ctl: &Control,
@@ -675,11 +681,15 @@ fn decide_all(
 ) -> Decided {
     let mut order: Vec<usize> = (0..jobs.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(jobs[i].lock().unwrap().op_ids().len()));
-    let queue: Mutex<BinaryHeap<Reverse<(u64, usize, usize)>>> = Mutex::new(
+    let queue: Mutex<BinaryHeap<Reverse<Turn>>> = Mutex::new(
         order
             .iter()
             .enumerate()
-            .map(|(rank, &i)| Reverse((FIRST_BUDGET, rank, i)))
+            .map(|(rank, &i)| {
+                let ops = jobs[i].lock().unwrap().op_ids().len() as u64;
+                let budget = FIRST_BUDGET.max(FIRST_BUDGET_PER_OP.saturating_mul(ops));
+                Reverse((0, rank, i, budget))
+            })
             .collect(),
     );
     let threads = if threads == 0 {
@@ -694,7 +704,7 @@ fn decide_all(
     let first_illegal = Mutex::new(None);
     let work = || {
         loop {
-            let Some(Reverse((budget, rank, i))) = queue.lock().unwrap().pop() else {
+            let Some(Reverse((round, rank, i, budget))) = queue.lock().unwrap().pop() else {
                 break;
             };
             if ctl.stopped() {
@@ -704,7 +714,10 @@ fn decide_all(
             match res {
                 SearchResult::Aborted(Abort::Budget, _) => {
                     let more = budget.saturating_mul(BUDGET_GROWTH);
-                    queue.lock().unwrap().push(Reverse((more, rank, i)));
+                    queue
+                        .lock()
+                        .unwrap()
+                        .push(Reverse((round + 1, rank, i, more)));
                     continue;
                 }
                 SearchResult::Illegal(_) => {
