@@ -43,6 +43,10 @@ pub struct CheckOptions {
     /// Decide every partition even after one is found illegal (all failing
     /// keys are then listed; the first is explained).
     pub check_all_keys: bool,
+    /// Whether a history needs an operation that completed ok to pass: one
+    /// without is trivially linearizable, and by default gets verdict
+    /// unknown rather than a pass (Knossos calls it valid).
+    pub require_ok: bool,
 }
 
 impl Default for CheckOptions {
@@ -58,6 +62,7 @@ impl Default for CheckOptions {
             memo_limit_bytes: 4 << 30,
             threads: 0,
             check_all_keys: false,
+            require_ok: true,
         }
     }
 }
@@ -568,7 +573,10 @@ pub fn check_history(
                     .sum::<usize>()
             )),
         ),
-        (None, None) => (Verdict::Linearizable, None),
+        (None, None) => match nothing_completed(&history).filter(|_| opts.require_ok) {
+            Some(why) => (Verdict::Unknown, Some(why)),
+            None => (Verdict::Linearizable, None),
+        },
     };
 
     let mut failure = None;
@@ -643,6 +651,26 @@ pub fn check_history(
         explain_time,
         memo_peak_bytes: results.mem_peak,
     })
+}
+
+/// Why a history in which no operation completed ok proves nothing, if so:
+/// such a history is trivially linearizable (failed ops are dropped, the
+/// others may never have taken effect), so a run in which every request
+/// failed or timed out must not pass a gate.
+fn nothing_completed(history: &History) -> Option<String> {
+    if history.ops.iter().any(|o| o.status == Status::Ok) {
+        return None;
+    }
+    let failed = history
+        .ops
+        .iter()
+        .filter(|o| o.status == Status::Fail)
+        .count();
+    Some(format!(
+        "no operation completed ok ({} invoked: {failed} failed, {} indeterminate), so the history constrains nothing",
+        history.ops.len(),
+        history.ops.len() - failed
+    ))
 }
 
 /// More worker threads than this are not started, whatever was asked.

@@ -74,6 +74,10 @@ struct CheckArgs {
     /// Decide every key even after one fails, and list all failing keys.
     #[arg(long)]
     all_keys: bool,
+    /// Call a history in which no operation completed ok linearizable (as
+    /// Knossos does) instead of unknown (exit 2).
+    #[arg(long)]
+    allow_no_ok: bool,
 }
 
 /// Parses durations like `30s`, `500ms`, `2m`, `1.5s`, `1e3`, or plain
@@ -198,6 +202,7 @@ fn run_check(args: CheckArgs) -> ExitCode {
         memo_limit_bytes: args.memo_limit_mb.saturating_mul(1 << 20),
         threads: args.threads,
         check_all_keys: args.all_keys,
+        require_ok: !args.allow_no_ok,
     };
     let n = args.files.len();
     let mut worst = 0i32;

@@ -119,6 +119,46 @@ fn empty_histories_do_not_pass() {
     }
 }
 
+/// Every op failed or timed out: trivially linearizable, so "unknown"
+/// (exit 2), not a pass.
+#[test]
+fn a_history_in_which_nothing_succeeded_does_not_pass() {
+    let text = r#"{"process":0,"type":"invoke","f":"set","key":"x","value":"a"}
+{"process":0,"type":"fail","f":"set","key":"x","value":"a"}
+{"process":1,"type":"invoke","f":"get","key":"x","value":null}
+{"process":1,"type":"info","f":"get","key":"x","value":null}
+{"process":2,"type":"invoke","f":"set","key":"x","value":"b"}
+"#;
+    let out = check_text(text, &CheckOptions::default()).unwrap();
+    assert_eq!(out.verdict, raftkv_checker::Verdict::Unknown);
+    assert_eq!(out.exit_code(), 2);
+    let reason = out.reason.unwrap();
+    assert!(
+        reason.contains("no operation completed ok (3 invoked: 1 failed, 2 indeterminate)"),
+        "{reason}"
+    );
+    // Asked to, it passes, as in Knossos.
+    let lenient = CheckOptions {
+        require_ok: false,
+        ..CheckOptions::default()
+    };
+    assert_eq!(check_text(text, &lenient).unwrap().exit_code(), 0);
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "failed.jsonl", text);
+    assert_eq!(code(&checker(&["check", s(&path)])), 2);
+    assert_eq!(code(&checker(&["check", s(&path), "--allow-no-ok"])), 0);
+    // One ok op is enough to be checked.
+    let one = format!(
+        "{text}{{\"process\":2,\"type\":\"ok\",\"f\":\"set\",\"key\":\"x\",\"value\":\"b\"}}\n"
+    );
+    assert_eq!(
+        check_text(&one, &CheckOptions::default())
+            .unwrap()
+            .exit_code(),
+        0
+    );
+}
+
 #[test]
 fn unclear_inputs_get_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
