@@ -362,11 +362,15 @@ pub fn check_file(path: impl AsRef<Path>, opts: &CheckOptions) -> Result<Outcome
         reason: e.to_string(),
     };
     let mut file = std::fs::File::open(path).map_err(io)?;
+    // The first MiB tells the format; a file that fits in it is parsed in
+    // memory, without threads.
+    const PREFIX: usize = 1 << 20;
     let mut prefix = Vec::new();
     (&mut file)
-        .take(1 << 20)
+        .take(PREFIX as u64)
         .read_to_end(&mut prefix)
         .map_err(io)?;
+    let whole = prefix.len() < PREFIX;
     if prefix.starts_with(BOM) {
         prefix.drain(..BOM.len());
     }
@@ -375,8 +379,11 @@ pub fn check_file(path: impl AsRef<Path>, opts: &CheckOptions) -> Result<Outcome
         f => Ok(f),
     }
     .map_err(|e| e.with_path(path))?;
-    let (history, format) = if format == Format::Jsonl {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (history, format) = if format == Format::Jsonl && !whole {
+        let threads = match opts.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n.min(MAX_THREADS),
+        };
         let history = format::jsonl::read(file, prefix, threads).map_err(|e| e.with_path(path))?;
         (history, format)
     } else {
