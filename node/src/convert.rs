@@ -1,7 +1,7 @@
 //! Conversion between the core's Raft messages and their protobuf form.
 
 use raftkv::proto;
-use raftkv_core::{Entry, EntryKind, Message, MessageKind};
+use raftkv_core::{Entry, EntryKind, Message, MessageKind, SnapshotMeta};
 
 fn kind_to_proto(kind: MessageKind) -> proto::MessageKind {
     match kind {
@@ -14,6 +14,7 @@ fn kind_to_proto(kind: MessageKind) -> proto::MessageKind {
         MessageKind::Heartbeat => proto::MessageKind::Heartbeat,
         MessageKind::HeartbeatResponse => proto::MessageKind::HeartbeatResponse,
         MessageKind::TimeoutNow => proto::MessageKind::TimeoutNow,
+        MessageKind::Snapshot => proto::MessageKind::Snapshot,
     }
 }
 
@@ -28,6 +29,7 @@ fn kind_from_proto(kind: i32) -> Result<MessageKind, String> {
         Ok(proto::MessageKind::Heartbeat) => MessageKind::Heartbeat,
         Ok(proto::MessageKind::HeartbeatResponse) => MessageKind::HeartbeatResponse,
         Ok(proto::MessageKind::TimeoutNow) => MessageKind::TimeoutNow,
+        Ok(proto::MessageKind::Snapshot) => MessageKind::Snapshot,
         Ok(proto::MessageKind::Unspecified) | Err(_) => {
             return Err(format!("unknown message kind {kind}"));
         }
@@ -60,6 +62,22 @@ pub fn entry_from_proto(entry: proto::LogEntry) -> Result<Entry, String> {
     })
 }
 
+pub fn snapshot_meta_to_proto(meta: SnapshotMeta) -> proto::SnapshotMeta {
+    proto::SnapshotMeta {
+        index: meta.index,
+        term: meta.term,
+        voters: meta.voters,
+    }
+}
+
+pub fn snapshot_meta_from_proto(meta: proto::SnapshotMeta) -> SnapshotMeta {
+    SnapshotMeta {
+        index: meta.index,
+        term: meta.term,
+        voters: meta.voters,
+    }
+}
+
 pub fn message_to_proto(msg: Message) -> proto::RaftMessage {
     proto::RaftMessage {
         kind: kind_to_proto(msg.kind) as i32,
@@ -74,13 +92,19 @@ pub fn message_to_proto(msg: Message) -> proto::RaftMessage {
         reject_hint: msg.reject_hint,
         conflict_term: msg.conflict_term,
         read_ctx: msg.read_ctx,
+        snapshot: msg.snapshot.map(snapshot_meta_to_proto),
     }
 }
 
-/// Fails on an unknown message or entry kind (a peer running other code).
+/// Fails on an unknown message or entry kind (a peer running other code),
+/// and on a snapshot message without its metadata.
 pub fn message_from_proto(msg: proto::RaftMessage) -> Result<Message, String> {
+    let kind = kind_from_proto(msg.kind)?;
+    if kind == MessageKind::Snapshot && msg.snapshot.is_none() {
+        return Err("snapshot message without snapshot metadata".into());
+    }
     Ok(Message {
-        kind: kind_from_proto(msg.kind)?,
+        kind,
         from: msg.from,
         to: msg.to,
         term: msg.term,
@@ -96,6 +120,7 @@ pub fn message_from_proto(msg: proto::RaftMessage) -> Result<Message, String> {
         reject_hint: msg.reject_hint,
         conflict_term: msg.conflict_term,
         read_ctx: msg.read_ctx,
+        snapshot: msg.snapshot.map(snapshot_meta_from_proto),
     })
 }
 
@@ -115,6 +140,7 @@ mod tests {
             MessageKind::Heartbeat,
             MessageKind::HeartbeatResponse,
             MessageKind::TimeoutNow,
+            MessageKind::Snapshot,
         ];
         for (i, kind) in kinds.into_iter().enumerate() {
             let i = i as u64;
@@ -144,6 +170,11 @@ mod tests {
                 reject_hint: 7 + i,
                 conflict_term: 8 + i,
                 read_ctx: 9 + i,
+                snapshot: (kind == MessageKind::Snapshot).then(|| SnapshotMeta {
+                    index: 10 + i,
+                    term: 11 + i,
+                    voters: vec![1, 2, 3],
+                }),
             };
             let wire = prost::Message::encode_to_vec(&message_to_proto(msg.clone()));
             let decoded: proto::RaftMessage = prost::Message::decode(&wire[..]).unwrap();
@@ -162,6 +193,12 @@ mod tests {
         );
         m.kind = 77;
         assert!(message_from_proto(m.clone()).is_err());
+        m.kind = proto::MessageKind::Snapshot as i32;
+        assert!(
+            message_from_proto(m.clone())
+                .unwrap_err()
+                .contains("without snapshot metadata")
+        );
         m.kind = proto::MessageKind::Append as i32;
         m.entries.push(proto::LogEntry {
             term: 1,

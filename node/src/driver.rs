@@ -241,6 +241,15 @@ impl Driver {
 
     fn handle(&mut self, input: Input) -> Result<(), String> {
         match input {
+            Input::Peer(msg) if msg.kind == MessageKind::Snapshot => {
+                // Snapshot data has no path to this node yet: without it
+                // the metadata must not reach the core.
+                warn!(
+                    from = msg.from,
+                    index = msg.log_index,
+                    "snapshot message dropped"
+                );
+            }
             Input::Peer(msg) => self.raft.step(msg),
             Input::Propose { request, reply } => self.propose(request, reply),
             Input::Read { key, reply } => self.read(key, reply),

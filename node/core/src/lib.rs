@@ -12,11 +12,15 @@
 //!     feed: raft.tick() / raft.step(msg) / raft.propose(data) / raft.read_index(ctx)
 //!     if raft.has_ready() {
 //!         let rd = raft.ready();
-//!         send rd.messages                        (may go before the write is durable)
-//!         persist rd.truncate_from, rd.entries, rd.hard_state; fsync
+//!         send rd.messages                        (may go before the write is durable;
+//!                                                  a Snapshot message gets the snapshot's
+//!                                                  data attached, then on_snapshot_sent)
+//!         persist rd.snapshot (if any), then rd.truncate_from, rd.entries, rd.hard_state; fsync
 //!         raft.on_persisted(rd.number)            (in ready order, once durable)
 //!         send rd.persisted_messages              (only after the fsync)
-//!         apply rd.committed in order; serve rd.reads once applied >= index
+//!         restore the state machine from rd.snapshot (if any);
+//!         apply rd.committed in order; raft.on_applied(index);
+//!         serve rd.reads once applied >= index
 //!     }
 //! }
 //! ```
@@ -24,20 +28,41 @@
 //! further `Ready`s before earlier ones are durable, as long as it writes
 //! them in order and reports `on_persisted` in order.
 //!
+//! # Snapshots and compaction
+//! The core holds snapshot metadata only ([`SnapshotMeta`]: last included
+//! index and term, voters); the caller owns the data. To compact, the caller
+//! takes a snapshot of its state machine at an applied index (with the
+//! metadata from [`Raft::snapshot_meta`]), makes it durable, reports it with
+//! [`Raft::on_snapshot_saved`] and then calls [`Raft::compact`], which drops
+//! entries up to the index asked for but never beyond the snapshot or the
+//! applied index (entries may be kept behind the snapshot for followers that
+//! lag a little). A node restarts from its newest snapshot plus the log after
+//! it ([`Restored::snapshot`]).
+//!
+//! A leader whose follower needs a compacted entry sends a
+//! [`MessageKind::Snapshot`] carrying the metadata, and sends that follower
+//! nothing else until the follower acknowledges it or the caller reports
+//! the transfer with [`Raft::on_snapshot_sent`]; then it continues after the
+//! snapshot's index (or, after a failure, sends the snapshot again once the
+//! follower answers a heartbeat). A follower ignores a snapshot at or below
+//! its commit index; if its log holds the snapshot's last entry it only
+//! moves its commit index; otherwise its log is replaced and
+//! [`Ready::snapshot`] asks the caller to persist the snapshot and restore
+//! its state machine from it.
+//!
 //! # Layout
 //! - `raft`: roles, elections (PreVote, CheckQuorum, leader lease),
-//!   replication, commitment, leadership transfer;
-//! - `log`: the in-memory log with its handed-out and durable boundaries;
-//! - `progress`: the leader's view of each follower (probe/replicate,
-//!   in-flight Appends);
+//!   replication, commitment, leadership transfer, InstallSnapshot;
+//! - `log`: the in-memory log with its snapshot, its first index and its
+//!   handed-out and durable boundaries;
+//! - `progress`: the leader's view of each follower (probe, replicate,
+//!   snapshot; in-flight Appends);
 //! - `read_only`: ReadIndex rounds;
 //! - `quorum`: majority arithmetic.
 //!
-//! Snapshots and membership changes are not implemented. Their seams: the
-//! log always starts at index 1 (a snapshot would move its first index and
-//! make `term()` answer for the snapshot's last entry), and the voter set is
-//! taken from [`Config::voters`] in one place (`Raft::new`), from which the
-//! peer list, progress map and quorum sizes all derive.
+//! Membership changes are not implemented: the voter set is taken from
+//! [`Config::voters`] in one place (`Raft::new`), from which the peer list,
+//! progress map, quorum sizes and snapshot metadata all derive.
 
 mod log;
 mod progress;

@@ -1,7 +1,13 @@
-//! The in-memory Raft log and its durability boundary.
+//! The in-memory Raft log, its snapshot and its durability boundary.
 //!
-//! Every entry lives in memory (there are no snapshots yet, so the log starts
-//! at index 1). Two boundaries move through it:
+//! The log holds the entries from `first` on. Everything up to the
+//! snapshot's index is covered by the caller's snapshot; entries at or
+//! below it may still be held (for followers that lag) until the caller
+//! compacts them, so `first <= snapshot.index + 1` always holds and the log
+//! knows the term of every index from `first - 1` (when that is the
+//! snapshot's index) to `last_index()`.
+//!
+//! Two boundaries move through it:
 //! - `unstable_from`: the first entry not yet handed to the caller in a
 //!   `Ready`;
 //! - `durable`: the last entry the caller has reported durable.
@@ -11,12 +17,15 @@
 
 use std::collections::VecDeque;
 
-use crate::types::{Entry, Index, Term};
+use crate::types::{Entry, Index, SnapshotMeta, Term};
 
 #[derive(Debug)]
 pub struct RaftLog {
-    /// `entries[i]` has index `i + 1`.
-    entries: Vec<Entry>,
+    /// The newest snapshot the caller holds (index 0 without one).
+    snapshot: SnapshotMeta,
+    /// Index of `entries[0]` (or of the next entry when there is none).
+    first: Index,
+    entries: VecDeque<Entry>,
     /// First index not yet handed out in a `Ready`.
     unstable_from: Index,
     /// Set when handed-out entries must be deleted before the next write.
@@ -28,54 +37,74 @@ pub struct RaftLog {
     writes: VecDeque<(u64, Index)>,
     /// Highest index known committed.
     pub committed: Index,
-    /// Highest committed index handed out for applying.
+    /// Highest committed index handed out for applying (or covered by the
+    /// snapshot the state machine was restored from).
     pub handed_out: Index,
     /// Highest index the caller reported applied.
     pub applied: Index,
 }
 
 impl RaftLog {
-    /// A log restored from disk: everything in it is durable.
-    pub fn restored(entries: Vec<Entry>, committed: Index) -> RaftLog {
-        let last = entries.len() as Index;
+    /// A log restored from disk: everything in it is durable, and the
+    /// caller's state machine holds the snapshot. `entries` must start at
+    /// or below the snapshot's index + 1 and be contiguous.
+    pub fn restored(
+        snapshot: Option<SnapshotMeta>,
+        entries: Vec<Entry>,
+        committed: Index,
+    ) -> RaftLog {
+        let snapshot = snapshot.unwrap_or_default();
+        let first = entries.first().map_or(snapshot.index + 1, |e| e.index);
+        let last = first + entries.len() as Index - 1;
+        let last = last.max(snapshot.index);
         RaftLog {
-            entries,
+            first,
+            entries: entries.into(),
             unstable_from: last + 1,
             pending_truncate: None,
             durable: last,
             writes: VecDeque::new(),
-            committed,
-            handed_out: 0,
-            applied: 0,
+            committed: committed.max(snapshot.index),
+            handed_out: snapshot.index,
+            applied: snapshot.index,
+            snapshot,
         }
     }
 
     /// First index held in the log.
     pub fn first_index(&self) -> Index {
-        1
+        self.first
     }
 
     pub fn last_index(&self) -> Index {
-        self.entries.len() as Index
+        (self.first + self.entries.len() as Index - 1).max(self.snapshot.index)
     }
 
     pub fn last_term(&self) -> Term {
-        self.entries.last().map_or(0, |e| e.term)
+        self.term(self.last_index()).unwrap_or(0)
     }
 
-    /// Term of the entry at `index`; 0 for index 0, `None` past the end.
+    pub fn snapshot(&self) -> &SnapshotMeta {
+        &self.snapshot
+    }
+
+    /// Term of the entry at `index`; 0 for index 0; `None` past the end or
+    /// below what the log and its snapshot know.
     pub fn term(&self, index: Index) -> Option<Term> {
         if index == 0 {
             return Some(0);
         }
-        self.entries.get(index as usize - 1).map(|e| e.term)
+        if let Some(e) = self.entry(index) {
+            return Some(e.term);
+        }
+        (index == self.snapshot.index).then_some(self.snapshot.term)
     }
 
     pub fn entry(&self, index: Index) -> Option<&Entry> {
-        if index == 0 {
+        if index < self.first {
             return None;
         }
-        self.entries.get(index as usize - 1)
+        self.entries.get((index - self.first) as usize)
     }
 
     /// True if the log has an entry at `index` with `term`.
@@ -90,7 +119,8 @@ impl RaftLog {
             || (last_term == self.last_term() && last_index >= self.last_index())
     }
 
-    /// First index of the run of entries with the same term as `index`.
+    /// First index of the run of entries with the same term as `index`
+    /// (as far back as the log knows terms).
     pub fn first_index_of_term_at(&self, index: Index) -> Index {
         let term = self.term(index).unwrap_or(0);
         let mut i = index;
@@ -100,11 +130,12 @@ impl RaftLog {
         i
     }
 
-    /// Last index whose entry has `term`, if any, searching at or below `from`.
+    /// Last index whose entry has `term`, if any, searching at or below `from`
+    /// (as far back as the log knows terms).
     pub fn last_index_of_term(&self, term: Term, from: Index) -> Option<Index> {
         let mut i = from.min(self.last_index());
         while i > 0 {
-            let t = self.term(i).unwrap_or(0);
+            let t = self.term(i)?;
             if t == term {
                 return Some(i);
             }
@@ -118,7 +149,10 @@ impl RaftLog {
 
     pub fn append(&mut self, entry: Entry) {
         debug_assert_eq!(entry.index, self.last_index() + 1);
-        self.entries.push(entry);
+        if self.entries.is_empty() {
+            self.first = entry.index;
+        }
+        self.entries.push_back(entry);
     }
 
     /// Deletes every entry with index >= `from`.
@@ -127,7 +161,12 @@ impl RaftLog {
         if from > self.last_index() {
             return;
         }
-        self.entries.truncate(from as usize - 1);
+        self.entries.truncate((from - self.first) as usize);
+        self.pull_back(from);
+    }
+
+    /// Pulls the handed-out and durable boundaries back below `from`.
+    fn pull_back(&mut self, from: Index) {
         if from < self.unstable_from {
             self.unstable_from = from;
             self.pending_truncate = Some(self.pending_truncate.map_or(from, |t| t.min(from)));
@@ -136,6 +175,48 @@ impl RaftLog {
         for w in self.writes.iter_mut() {
             w.1 = w.1.min(from - 1);
         }
+    }
+
+    /// Records a snapshot the caller made durable. Older ones are ignored.
+    pub fn snapshot_saved(&mut self, meta: SnapshotMeta) {
+        if meta.index > self.snapshot.index {
+            self.snapshot = meta;
+        }
+    }
+
+    /// Drops the entries up to `to`, as far as the snapshot covers them and
+    /// the state machine applied them. Returns the new first index.
+    pub fn compact(&mut self, to: Index) -> Index {
+        let to = to.min(self.applied).min(self.snapshot.index);
+        while self.first <= to && !self.entries.is_empty() {
+            self.entries.pop_front();
+            self.first += 1;
+        }
+        if self.entries.is_empty() {
+            self.first = self.first.max(to + 1);
+        }
+        self.first
+    }
+
+    /// Replaces the whole log with `snapshot` (a snapshot from the leader
+    /// that this log does not match): the log continues after its index.
+    pub fn install(&mut self, snapshot: SnapshotMeta) {
+        let index = snapshot.index;
+        debug_assert!(index > self.committed, "installing a stale snapshot");
+        self.entries.clear();
+        self.first = index + 1;
+        // Earlier writes in flight are superseded: once durable, they prove
+        // nothing beyond the snapshot, which itself is durable only with the
+        // ready that hands it out.
+        self.durable = self.durable.min(index);
+        for w in self.writes.iter_mut() {
+            w.1 = w.1.min(index);
+        }
+        self.unstable_from = index + 1;
+        self.pending_truncate = None;
+        self.committed = index;
+        self.handed_out = index;
+        self.snapshot = snapshot;
     }
 
     /// Entries in `[lo, hi]`, at most `max_entries` and about `max_bytes`
@@ -164,7 +245,8 @@ impl RaftLog {
     /// part of ready `number`.
     pub fn take_unstable(&mut self, number: u64) -> (Option<Index>, Vec<Entry>) {
         let truncate = self.pending_truncate.take();
-        let entries = self.entries[self.unstable_from as usize - 1..].to_vec();
+        let start = self.unstable_from.max(self.first) - self.first;
+        let entries = self.entries.range(start as usize..).cloned().collect();
         self.unstable_from = self.last_index() + 1;
         self.writes.push_back((number, self.last_index()));
         (truncate, entries)
@@ -195,7 +277,12 @@ impl RaftLog {
         if hi <= self.handed_out {
             return Vec::new();
         }
-        let out = self.entries[self.handed_out as usize..hi as usize].to_vec();
+        let lo = (self.handed_out + 1 - self.first) as usize;
+        let out = self
+            .entries
+            .range(lo..(hi + 1 - self.first) as usize)
+            .cloned()
+            .collect();
         self.handed_out = hi;
         out
     }

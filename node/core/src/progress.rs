@@ -12,6 +12,10 @@ pub enum ProgressState {
     /// The follower matched recently: stream Appends optimistically, up to
     /// `max_inflight` unacknowledged ones.
     Replicate,
+    /// The follower needs entries the leader compacted: a snapshot is on its
+    /// way and nothing else is sent until it is acknowledged or its transfer
+    /// reported.
+    Snapshot,
 }
 
 #[derive(Debug, Clone)]
@@ -29,6 +33,8 @@ pub struct Progress {
     pub recent_active: bool,
     /// Highest ReadIndex round this follower has acknowledged.
     pub read_ack: u64,
+    /// In Snapshot: the index of the snapshot in flight.
+    pub pending_snapshot: Index,
 }
 
 impl Progress {
@@ -41,6 +47,7 @@ impl Progress {
             inflight: VecDeque::new(),
             recent_active: false,
             read_ack: 0,
+            pending_snapshot: 0,
         }
     }
 
@@ -49,13 +56,14 @@ impl Progress {
         match self.state {
             ProgressState::Probe => self.probe_sent,
             ProgressState::Replicate => self.inflight.len() >= max_inflight.max(1),
+            ProgressState::Snapshot => true,
         }
     }
 
     /// Records an Append whose last entry is `last` was sent.
     pub fn sent(&mut self, last: Index) {
         match self.state {
-            ProgressState::Probe => self.probe_sent = true,
+            ProgressState::Probe | ProgressState::Snapshot => self.probe_sent = true,
             ProgressState::Replicate => {
                 self.next_index = last + 1;
                 self.inflight.push_back(last);
@@ -74,8 +82,13 @@ impl Progress {
             self.match_index = index;
             self.next_index = self.next_index.max(index + 1);
         }
-        if self.state == ProgressState::Probe && index == self.match_index {
-            self.become_replicate();
+        match self.state {
+            ProgressState::Probe if index == self.match_index => self.become_replicate(),
+            // The follower has (at least) the snapshot: stream from there.
+            ProgressState::Snapshot if self.match_index >= self.pending_snapshot => {
+                self.become_replicate()
+            }
+            _ => {}
         }
         moved
     }
@@ -85,6 +98,29 @@ impl Progress {
         self.next_index = next_index.max(self.match_index + 1);
         self.probe_sent = false;
         self.inflight.clear();
+        self.pending_snapshot = 0;
+    }
+
+    /// A snapshot of `index` is being sent: nothing else until it is done.
+    pub fn become_snapshot(&mut self, index: Index) {
+        self.state = ProgressState::Snapshot;
+        self.pending_snapshot = index;
+        self.probe_sent = false;
+        self.inflight.clear();
+    }
+
+    /// The transfer of the snapshot in flight ended. On success the follower
+    /// continues after the snapshot; either way the next Append waits for
+    /// its answer or the next heartbeat response (so a failed transfer is
+    /// retried at the heartbeat pace, not in a loop).
+    pub fn snapshot_sent(&mut self, success: bool) {
+        let next = if success {
+            self.pending_snapshot + 1
+        } else {
+            self.match_index + 1
+        };
+        self.become_probe(next);
+        self.probe_sent = true;
     }
 
     pub fn become_replicate(&mut self) {
@@ -92,5 +128,6 @@ impl Progress {
         self.next_index = self.match_index + 1;
         self.probe_sent = false;
         self.inflight.clear();
+        self.pending_snapshot = 0;
     }
 }

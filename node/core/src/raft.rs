@@ -26,6 +26,8 @@ pub struct Raft {
     id: NodeId,
     /// Voters other than this node, sorted.
     peers: Vec<NodeId>,
+    /// Every voter, sorted.
+    voters: Vec<NodeId>,
     term: Term,
     vote: Option<NodeId>,
     role: Role,
@@ -52,6 +54,8 @@ pub struct Raft {
     persisted_msgs: Vec<Message>,
     reads: Vec<ReadState>,
     failed_reads: Vec<u64>,
+    /// A snapshot from the leader that replaced the log, for the next ready.
+    installed: Option<SnapshotMeta>,
     /// The leader has entries or progress changes to send at the next ready.
     replicate_pending: bool,
 }
@@ -70,14 +74,18 @@ impl Raft {
             .collect();
         peers.sort_unstable();
         peers.dedup();
+        let mut voters = peers.clone();
+        voters.push(config.id);
+        voters.sort_unstable();
         let mut raft = Raft {
             id: config.id,
             peers,
+            voters,
             term: hs.term,
             vote: hs.vote,
             role: Role::Follower,
             leader: None,
-            log: RaftLog::restored(restored.entries, hs.commit),
+            log: RaftLog::restored(restored.snapshot, restored.entries, hs.commit),
             progress: BTreeMap::new(),
             stalls: BTreeMap::new(),
             votes: BTreeMap::new(),
@@ -95,6 +103,7 @@ impl Raft {
             persisted_msgs: Vec::new(),
             reads: Vec::new(),
             failed_reads: Vec::new(),
+            installed: None,
             replicate_pending: false,
             cfg: config,
         };
@@ -149,9 +158,10 @@ impl Raft {
             match m.kind {
                 MessageKind::PreVote => {}
                 MessageKind::PreVoteResponse if m.term == self.term + 1 => {}
-                MessageKind::Append | MessageKind::Heartbeat | MessageKind::TimeoutNow => {
-                    self.become_follower(m.term, Some(m.from))
-                }
+                MessageKind::Append
+                | MessageKind::Heartbeat
+                | MessageKind::Snapshot
+                | MessageKind::TimeoutNow => self.become_follower(m.term, Some(m.from)),
                 _ => self.become_follower(m.term, None),
             }
         } else if m.term < self.term {
@@ -160,7 +170,7 @@ impl Raft {
                 return;
             }
             match m.kind {
-                MessageKind::Append | MessageKind::Heartbeat => {
+                MessageKind::Append | MessageKind::Heartbeat | MessageKind::Snapshot => {
                     // Tell a stale leader about the newer term so it steps
                     // down (it may have been cut off by a partition).
                     let mut resp =
@@ -192,6 +202,13 @@ impl Raft {
                 }
                 self.become_follower(self.term, Some(m.from));
                 self.handle_heartbeat(m);
+            }
+            MessageKind::Snapshot => {
+                if self.role == Role::Leader {
+                    return;
+                }
+                self.become_follower(self.term, Some(m.from));
+                self.handle_snapshot(m);
             }
             MessageKind::TimeoutNow => {
                 if self.role == Role::Follower && self.leader == Some(m.from) {
@@ -284,6 +301,7 @@ impl Raft {
             || !self.persisted_msgs.is_empty()
             || self.hard_state() != self.handed_hs
             || self.log.has_unstable()
+            || self.installed.is_some()
             || self.log.has_committed_to_hand_out()
             || !self.reads.is_empty()
             || !self.failed_reads.is_empty()
@@ -312,6 +330,7 @@ impl Raft {
             number,
             messages: std::mem::take(&mut self.msgs),
             hard_state,
+            snapshot: self.installed.take(),
             truncate_from,
             entries,
             persisted_messages: std::mem::take(&mut self.persisted_msgs),
@@ -354,6 +373,7 @@ impl Raft {
             applied: self.log.applied,
             first_index: self.log.first_index(),
             last_index: self.log.last_index(),
+            snapshot_index: self.log.snapshot().index,
         }
     }
 
@@ -365,6 +385,58 @@ impl Raft {
     /// Last index reported durable on the local disk.
     pub fn durable_index(&self) -> Index {
         self.log.durable()
+    }
+
+    // ---- snapshots and compaction -------------------------------------
+
+    /// The metadata of a snapshot of the state machine at applied `index`,
+    /// for the caller to store with the data; `None` unless `index` is
+    /// applied and its term still known.
+    pub fn snapshot_meta(&self, index: Index) -> Option<SnapshotMeta> {
+        if index == 0 || index > self.log.applied {
+            return None;
+        }
+        Some(SnapshotMeta {
+            index,
+            term: self.log.term(index)?,
+            voters: self.voters.clone(),
+        })
+    }
+
+    /// The caller made a snapshot durable (one built from
+    /// [`Raft::snapshot_meta`]): from now on a follower that needs entries
+    /// up to its index gets it. Older snapshots than the current are ignored.
+    pub fn on_snapshot_saved(&mut self, meta: SnapshotMeta) {
+        debug_assert!(meta.index <= self.log.applied, "snapshot beyond applied");
+        debug_assert_eq!(self.log.term(meta.index).unwrap_or(meta.term), meta.term);
+        self.log.snapshot_saved(meta);
+    }
+
+    /// The newest snapshot (index 0 without one).
+    pub fn snapshot(&self) -> &SnapshotMeta {
+        self.log.snapshot()
+    }
+
+    /// Drops the log entries up to `index`, as far as the newest snapshot
+    /// covers them and they are applied (it never goes beyond either).
+    /// Returns the log's new first index.
+    pub fn compact(&mut self, index: Index) -> Index {
+        self.log.compact(index)
+    }
+
+    /// Reports how the transfer of the snapshot of `index` to `to` ended
+    /// (the [`MessageKind::Snapshot`] message the caller shipped). A report
+    /// that no longer matches the follower's state is ignored.
+    pub fn on_snapshot_sent(&mut self, to: NodeId, index: Index, success: bool) {
+        if self.role != Role::Leader {
+            return;
+        }
+        let Some(pr) = self.progress.get_mut(&to) else {
+            return;
+        };
+        if pr.state == ProgressState::Snapshot && pr.pending_snapshot == index {
+            pr.snapshot_sent(success);
+        }
     }
 
     // ---- roles --------------------------------------------------------
@@ -598,6 +670,33 @@ impl Raft {
         self.msgs.push(resp);
     }
 
+    /// InstallSnapshot (§7): a snapshot at or below the commit index is
+    /// stale and ignored; one whose last entry the log holds only moves the
+    /// commit index (the entries after it stay); any other replaces the log
+    /// and the state machine. The answer is an AppendResponse for the
+    /// highest index now known to match, sent once that is durable.
+    fn handle_snapshot(&mut self, m: Message) {
+        let mut resp = Message::new(MessageKind::AppendResponse, self.id, m.from, self.term);
+        let Some(meta) = m.snapshot else {
+            return;
+        };
+        if meta.voters != self.voters {
+            // Another cluster's snapshot: membership changes do not exist.
+            return;
+        }
+        if meta.index <= self.log.committed {
+            resp.log_index = self.log.committed;
+        } else if self.log.matches(meta.index, meta.term) {
+            self.log.committed = meta.index;
+            resp.log_index = meta.index;
+        } else {
+            resp.log_index = meta.index;
+            self.log.install(meta.clone());
+            self.installed = Some(meta);
+        }
+        self.persisted_msgs.push(resp);
+    }
+
     // ---- replication: leader side -------------------------------------
 
     fn handle_append_response(&mut self, m: Message) {
@@ -607,7 +706,8 @@ impl Raft {
         };
         pr.recent_active = true;
         if m.reject {
-            if m.log_index <= pr.match_index
+            if pr.state == ProgressState::Snapshot
+                || m.log_index <= pr.match_index
                 || (pr.state == ProgressState::Probe && m.log_index + 1 != pr.next_index)
             {
                 return; // stale
@@ -646,6 +746,8 @@ impl Raft {
         pr.read_ack = pr.read_ack.max(m.read_ctx);
         if pr.match_index < last {
             match pr.state {
+                // Waits for the transfer's report or the follower's answer.
+                ProgressState::Snapshot => {}
                 ProgressState::Probe => pr.probe_sent = false,
                 ProgressState::Replicate => {
                     let stall = self.stalls.entry(m.from).or_insert((pr.match_index, 0));
@@ -679,9 +781,18 @@ impl Raft {
                 return;
             }
             let prev = pr.next_index - 1;
+            let prev_term = match self.log.term(prev) {
+                Some(t) if pr.next_index >= self.log.first_index() => t,
+                _ => {
+                    // Compacted away: only the snapshot can bring it up to
+                    // date.
+                    self.send_snapshot(to);
+                    return;
+                }
+            };
             let mut m = Message::new(MessageKind::Append, self.id, to, self.term);
             m.log_index = prev;
-            m.log_term = self.log.term(prev).expect("next index within the log");
+            m.log_term = prev_term;
             m.entries = self.log.slice(
                 prev + 1,
                 last,
@@ -696,6 +807,21 @@ impl Raft {
                 return;
             }
         }
+    }
+
+    fn send_snapshot(&mut self, to: NodeId) {
+        let meta = self.log.snapshot().clone();
+        debug_assert!(meta.index > 0, "a compacted log without a snapshot");
+        let mut m = Message::new(MessageKind::Snapshot, self.id, to, self.term);
+        m.log_index = meta.index;
+        m.log_term = meta.term;
+        m.commit = self.log.committed;
+        self.progress
+            .get_mut(&to)
+            .expect("peer")
+            .become_snapshot(meta.index);
+        m.snapshot = Some(meta);
+        self.msgs.push(m);
     }
 
     fn broadcast_heartbeat(&mut self) {
@@ -798,11 +924,47 @@ fn validate(config: &Config, restored: &Restored) -> Result<(), String> {
         ));
     }
     let hs = restored.hard_state;
-    let mut prev_term = 0;
-    for (i, e) in restored.entries.iter().enumerate() {
-        if e.index != i as Index + 1 {
+    let snapshot = restored.snapshot.clone().unwrap_or_default();
+    if let Some(s) = &restored.snapshot {
+        if s.index == 0 {
+            return Err("restored snapshot has index 0".into());
+        }
+        if s.term > hs.term {
             return Err(format!(
-                "restored log is not contiguous from 1: position {} holds index {}",
+                "restored snapshot has term {}, beyond the hard state term {}",
+                s.term, hs.term
+            ));
+        }
+        let mut voters = config.voters.clone();
+        voters.sort_unstable();
+        voters.dedup();
+        if s.voters != voters {
+            return Err(format!(
+                "restored snapshot was taken with voters {:?}, but the configured voters are {:?} \
+                 (membership changes are not supported)",
+                s.voters, voters
+            ));
+        }
+    }
+    let first = restored
+        .entries
+        .first()
+        .map_or(snapshot.index + 1, |e| e.index);
+    if first == 0 || first > snapshot.index + 1 {
+        return Err(format!(
+            "restored log starts at index {first}, leaving a gap after the snapshot at {}",
+            snapshot.index
+        ));
+    }
+    let mut prev_term = if first == snapshot.index + 1 {
+        snapshot.term
+    } else {
+        0
+    };
+    for (i, e) in restored.entries.iter().enumerate() {
+        if e.index != first + i as Index {
+            return Err(format!(
+                "restored log is not contiguous from {first}: position {} holds index {}",
                 i, e.index
             ));
         }
@@ -812,13 +974,19 @@ fn validate(config: &Config, restored: &Restored) -> Result<(), String> {
                 e.index, e.term, prev_term, hs.term
             ));
         }
+        if e.index == snapshot.index && e.term != snapshot.term {
+            return Err(format!(
+                "restored entry {} has term {}, but the snapshot there has term {}",
+                e.index, e.term, snapshot.term
+            ));
+        }
         prev_term = e.term;
     }
-    if hs.commit > restored.entries.len() as Index {
+    let last = (first + restored.entries.len() as Index - 1).max(snapshot.index);
+    if hs.commit > last {
         return Err(format!(
-            "restored commit index {} is beyond the last entry {}",
-            hs.commit,
-            restored.entries.len()
+            "restored commit index {} is beyond the last entry {last}",
+            hs.commit
         ));
     }
     if let Some(v) = hs.vote

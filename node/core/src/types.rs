@@ -41,6 +41,17 @@ pub struct HardState {
     pub commit: Index,
 }
 
+/// What a snapshot covers: the state machine after applying every entry up
+/// to `index` (whose term is `term`), in a cluster of `voters`. The core
+/// holds only this metadata; the caller stores and ships the data.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct SnapshotMeta {
+    pub index: Index,
+    pub term: Term,
+    /// Every voter, sorted.
+    pub voters: Vec<NodeId>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MessageKind {
     Append,
@@ -52,6 +63,12 @@ pub enum MessageKind {
     Heartbeat,
     HeartbeatResponse,
     TimeoutNow,
+    /// InstallSnapshot: the leader's snapshot (`snapshot`) for a follower
+    /// that needs entries the leader compacted. The core sends only the
+    /// metadata; the caller attaches the data, ships it and reports the
+    /// outcome with [`Raft::on_snapshot_sent`](crate::Raft::on_snapshot_sent).
+    /// The follower answers with an AppendResponse.
+    Snapshot,
 }
 
 /// A Raft message. Flat like etcd's raftpb so that it maps 1:1 onto
@@ -83,6 +100,8 @@ pub struct Message {
     /// Heartbeat/Append and their responses: the ReadIndex round being
     /// confirmed, echoed back by the follower.
     pub read_ctx: u64,
+    /// Snapshot: what the snapshot covers.
+    pub snapshot: Option<SnapshotMeta>,
 }
 
 impl Message {
@@ -101,6 +120,7 @@ impl Message {
             reject_hint: 0,
             conflict_term: 0,
             read_ctx: 0,
+            snapshot: None,
         }
     }
 }
@@ -155,7 +175,13 @@ impl Config {
 #[derive(Debug, Clone, Default)]
 pub struct Restored {
     pub hard_state: HardState,
-    /// The whole log, from index 1, contiguous.
+    /// The newest snapshot, already loaded into the caller's state machine:
+    /// entries up to its index count as applied.
+    pub snapshot: Option<SnapshotMeta>,
+    /// The log, contiguous. Without a snapshot it starts at index 1; with
+    /// one it starts at or below the snapshot's index + 1 (entries the
+    /// snapshot covers may be kept for followers that lag) and, if it holds
+    /// the snapshot's index, has the snapshot's term there.
     pub entries: Vec<Entry>,
 }
 
@@ -176,6 +202,12 @@ pub struct Ready {
     pub messages: Vec<Message>,
     /// Set when term, vote or commit changed.
     pub hard_state: Option<HardState>,
+    /// A snapshot received from the leader that replaces the log: persist
+    /// it (the log now continues after its index, every earlier entry is
+    /// gone) before `truncate_from` and `entries`, and restore the state
+    /// machine from it (then report its index with
+    /// [`Raft::on_applied`](crate::Raft::on_applied)).
+    pub snapshot: Option<SnapshotMeta>,
     /// Delete every entry with index >= this before appending `entries`.
     pub truncate_from: Option<Index>,
     pub entries: Vec<Entry>,
@@ -211,4 +243,6 @@ pub struct Status {
     /// First index held in the log.
     pub first_index: Index,
     pub last_index: Index,
+    /// Last index covered by the newest snapshot (0 without one).
+    pub snapshot_index: Index,
 }

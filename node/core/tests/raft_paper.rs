@@ -45,6 +45,7 @@ fn restored(term: Term, terms: &[Term]) -> Restored {
             vote: None,
             commit: 0,
         },
+        snapshot: None,
         entries: log_of(terms),
     }
 }
@@ -60,6 +61,7 @@ struct Drained {
     hard_states: Vec<HardState>,
     entries: Vec<Entry>,
     truncations: Vec<Index>,
+    snapshots: Vec<SnapshotMeta>,
 }
 
 impl Drained {
@@ -89,6 +91,7 @@ fn drain(r: &mut Raft) -> Drained {
         d.hard_states.extend(rd.hard_state);
         d.entries.extend(rd.entries);
         d.truncations.extend(rd.truncate_from);
+        d.snapshots.extend(rd.snapshot);
     }
     d
 }
@@ -415,7 +418,7 @@ fn vote_survives_restart_through_hard_state() {
         config(1, 3),
         Restored {
             hard_state: hs,
-            entries: vec![],
+            ..Default::default()
         },
         9,
     )
@@ -780,6 +783,7 @@ fn restart_keeps_term_vote_log_and_commit() {
     );
     let restored = Restored {
         hard_state: hs,
+        snapshot: None,
         entries: d.entries.clone(),
     };
     let mut r = Raft::new(config(2, 3), restored, 3).unwrap();
@@ -800,6 +804,7 @@ fn inconsistent_restored_state_is_refused() {
             vote: None,
             commit: 3,
         },
+        snapshot: None,
         entries: log_of(&[1]),
     };
     assert!(
@@ -813,6 +818,7 @@ fn inconsistent_restored_state_is_refused() {
             vote: None,
             commit: 0,
         },
+        snapshot: None,
         entries: vec![entry(1, 1), entry(1, 3)],
     };
     assert!(
@@ -1085,4 +1091,411 @@ fn reads_are_confirmed_through_the_cluster() {
     c.raft(1).read_index(3).unwrap();
     c.settle();
     assert_eq!(c.reads[&1], vec![ReadState { ctx: 3, index: 2 }]);
+}
+
+// ---- Snapshots and log compaction (§7) -------------------------------------
+
+fn snapshot_msg(from: NodeId, to: NodeId, term: Term, index: Index, snap_term: Term) -> Message {
+    let mut m = msg(MessageKind::Snapshot, from, to, term);
+    m.log_index = index;
+    m.log_term = snap_term;
+    m.snapshot = Some(SnapshotMeta {
+        index,
+        term: snap_term,
+        voters: vec![1, 2, 3],
+    });
+    m
+}
+
+/// A leader (node 1 of 3) that committed and applied a no-op and `n`
+/// commands, took a snapshot of all of it and compacted its log, while
+/// node 3 was cut off and holds nothing.
+fn leader_with_compacted_log(n: usize) -> (Cluster, Index) {
+    let mut c = Cluster::new(3, |_| {});
+    c.isolate(3);
+    c.elect(1);
+    for i in 0..n {
+        c.raft(1).propose(vec![i as u8]).unwrap();
+    }
+    c.settle();
+    let r = c.raft(1);
+    let applied = r.status().commit;
+    r.on_applied(applied);
+    let meta = r.snapshot_meta(applied).expect("applied and known");
+    assert_eq!(meta.voters, vec![1, 2, 3]);
+    r.on_snapshot_saved(meta);
+    assert_eq!(r.compact(applied), applied + 1);
+    c.heal();
+    (c, applied)
+}
+
+/// Takes node `id`'s output, keeping the messages of `kind` back.
+fn take_messages(c: &mut Cluster, id: NodeId, kind: MessageKind) -> (Vec<Message>, Vec<Message>) {
+    drain(c.raft(id))
+        .all()
+        .into_iter()
+        .partition(|m| m.kind == kind)
+}
+
+#[test]
+fn leader_sends_a_snapshot_when_the_follower_needs_compacted_entries() {
+    let (mut c, index) = leader_with_compacted_log(3);
+    let term = c.status(1).term;
+    assert_eq!(
+        (c.status(1).first_index, c.status(1).snapshot_index),
+        (index + 1, index)
+    );
+    // Node 3 answers a heartbeat; the leader probes it and, as the entries
+    // it needs are gone, sends the snapshot's metadata instead.
+    let mut hb = msg(MessageKind::HeartbeatResponse, 3, 1, term);
+    hb.read_ctx = 0;
+    c.raft(1).step(hb);
+    let (snaps, _) = take_messages(&mut c, 1, MessageKind::Snapshot);
+    assert_eq!(snaps.len(), 1, "{snaps:?}");
+    let m = &snaps[0];
+    assert_eq!(m.to, 3);
+    assert_eq!((m.log_index, m.log_term), (index, term));
+    assert_eq!(m.snapshot.as_ref().unwrap().index, index);
+}
+
+#[test]
+fn appends_to_a_follower_pause_while_its_snapshot_is_in_flight() {
+    let (mut c, index) = leader_with_compacted_log(3);
+    let term = c.status(1).term;
+    c.raft(1)
+        .step(msg(MessageKind::HeartbeatResponse, 3, 1, term));
+    let (snaps, _) = take_messages(&mut c, 1, MessageKind::Snapshot);
+    assert_eq!(snaps.len(), 1);
+    // New proposals and heartbeat rounds: node 2 gets Appends, node 3
+    // neither Appends nor a second snapshot.
+    for i in 0..3 {
+        let r = c.raft(1);
+        r.propose(vec![100 + i]).unwrap();
+        r.step(msg(MessageKind::HeartbeatResponse, 3, 1, term));
+        tick_n(r, 2);
+        let out = drain(r).all();
+        assert!(
+            out.iter()
+                .any(|m| m.to == 2 && m.kind == MessageKind::Append)
+        );
+        assert!(
+            !out.iter()
+                .any(|m| m.to == 3 && matches!(m.kind, MessageKind::Append | MessageKind::Snapshot)),
+            "sent to node 3 while its snapshot is in flight: {out:?}"
+        );
+    }
+    assert!(c.status(1).last_index > index + 2);
+}
+
+#[test]
+fn leader_resumes_after_the_snapshot_from_its_index() {
+    let (mut c, index) = leader_with_compacted_log(3);
+    let term = c.status(1).term;
+    c.raft(1)
+        .step(msg(MessageKind::HeartbeatResponse, 3, 1, term));
+    take_messages(&mut c, 1, MessageKind::Snapshot);
+    c.raft(1).propose(b"after".to_vec()).unwrap();
+    drain(c.raft(1));
+    // The transfer succeeded: the next probe continues after the snapshot
+    // once the follower is heard from.
+    c.raft(1).on_snapshot_sent(3, index, true);
+    c.raft(1).propose(b"more".to_vec()).unwrap();
+    assert!(
+        !drain(c.raft(1)).all().iter().any(|m| m.to == 3),
+        "a probe before the follower answered"
+    );
+    c.raft(1)
+        .step(msg(MessageKind::HeartbeatResponse, 3, 1, term));
+    let appends: Vec<_> = drain(c.raft(1))
+        .of_kind(MessageKind::Append)
+        .into_iter()
+        .filter(|m| m.to == 3)
+        .collect();
+    assert_eq!(appends.len(), 1);
+    assert_eq!(appends[0].log_index, index, "resumes from the snapshot");
+    assert_eq!(appends[0].entries[0].data, b"after");
+    assert_eq!(appends[0].entries.len(), 2);
+}
+
+#[test]
+fn the_followers_acknowledgement_ends_the_snapshot_state() {
+    let (mut c, index) = leader_with_compacted_log(3);
+    let term = c.status(1).term;
+    c.raft(1)
+        .step(msg(MessageKind::HeartbeatResponse, 3, 1, term));
+    take_messages(&mut c, 1, MessageKind::Snapshot);
+    c.raft(1).propose(b"after".to_vec()).unwrap();
+    drain(c.raft(1));
+    let mut ack = msg(MessageKind::AppendResponse, 3, 1, term);
+    ack.log_index = index;
+    c.raft(1).step(ack);
+    let appends = drain(c.raft(1)).of_kind(MessageKind::Append);
+    let to3: Vec<_> = appends.iter().filter(|m| m.to == 3).collect();
+    assert_eq!(to3.len(), 1, "{appends:?}");
+    assert_eq!(to3[0].log_index, index);
+    // A late report of the transfer changes nothing.
+    c.raft(1).on_snapshot_sent(3, index, false);
+    assert!(
+        !drain(c.raft(1))
+            .all()
+            .iter()
+            .any(|m| m.kind == MessageKind::Snapshot)
+    );
+}
+
+#[test]
+fn a_failed_transfer_is_retried_after_the_next_heartbeat_response() {
+    let (mut c, index) = leader_with_compacted_log(3);
+    let term = c.status(1).term;
+    c.raft(1)
+        .step(msg(MessageKind::HeartbeatResponse, 3, 1, term));
+    take_messages(&mut c, 1, MessageKind::Snapshot);
+    c.raft(1).on_snapshot_sent(3, index, false);
+    c.raft(1).propose(b"more".to_vec()).unwrap();
+    assert!(
+        drain(c.raft(1)).of_kind(MessageKind::Snapshot).is_empty(),
+        "retried at once, not at the heartbeat pace"
+    );
+    c.raft(1)
+        .step(msg(MessageKind::HeartbeatResponse, 3, 1, term));
+    let snaps = drain(c.raft(1)).of_kind(MessageKind::Snapshot);
+    assert_eq!(snaps.len(), 1);
+    assert_eq!(snaps[0].log_index, index);
+}
+
+#[test]
+fn a_whole_cluster_catches_a_follower_up_through_a_snapshot() {
+    let (mut c, index) = leader_with_compacted_log(5);
+    // settle() delivers the snapshot message like a transfer that worked;
+    // node 3 installs it (the ready hands it out) and continues after it.
+    c.raft(1).propose(b"after".to_vec()).unwrap();
+    c.tick_all(4);
+    let s = c.status(3);
+    assert_eq!(s.snapshot_index, index);
+    assert_eq!(s.first_index, index + 1);
+    assert_eq!(s.commit, index + 1);
+    let applied: Vec<Index> = c.applied[&3].iter().map(|e| e.index).collect();
+    assert_eq!(
+        applied,
+        vec![index + 1],
+        "applies only what follows the snapshot"
+    );
+}
+
+#[test]
+fn follower_installs_a_newer_snapshot_and_discards_a_conflicting_log() {
+    // Node 2 holds entries of term 1 up to 4, none committed; the leader of
+    // term 3 sends a snapshot at 6 whose entry 4 may differ.
+    let mut r = node_with(config(2, 3), restored(2, &[1, 1, 1, 2]));
+    r.step(snapshot_msg(1, 2, 3, 6, 3));
+    let rd = r.ready();
+    let meta = rd
+        .snapshot
+        .clone()
+        .expect("the ready hands the snapshot out");
+    assert_eq!((meta.index, meta.term), (6, 3));
+    assert!(rd.entries.is_empty() && rd.committed.is_empty());
+    assert_eq!(
+        rd.truncate_from, None,
+        "the snapshot itself replaces the log"
+    );
+    // The answer promises the snapshot: it waits for the write.
+    assert!(rd.messages.is_empty());
+    let ack = &rd.persisted_messages[0];
+    assert_eq!(
+        (ack.kind, ack.log_index, ack.reject),
+        (MessageKind::AppendResponse, 6, false)
+    );
+    let s = r.status();
+    assert_eq!(
+        (s.first_index, s.last_index, s.commit, s.snapshot_index),
+        (7, 6, 6, 6)
+    );
+    r.on_persisted(rd.number);
+    r.on_applied(6);
+    assert_eq!(r.status().applied, 6);
+    // The log continues after the snapshot.
+    r.step(append(1, 2, 3, (6, 3), vec![entry(3, 7)], 7));
+    let d = drain(&mut r);
+    assert_eq!(
+        d.committed.iter().map(|e| e.index).collect::<Vec<_>>(),
+        vec![7]
+    );
+}
+
+#[test]
+fn follower_keeps_the_entries_after_a_snapshot_its_log_matches() {
+    let mut r = node_with(config(2, 3), restored(2, &[1, 1, 2, 2, 2]));
+    r.step(snapshot_msg(1, 2, 2, 3, 2));
+    let d = drain(&mut r);
+    assert!(d.snapshots.is_empty(), "nothing to install");
+    assert_eq!(
+        d.committed.iter().map(|e| e.index).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    let s = r.status();
+    assert_eq!((s.commit, s.last_index, s.first_index), (3, 5, 1));
+    assert_eq!(d.persisted[0].log_index, 3);
+}
+
+#[test]
+fn stale_and_duplicate_snapshots_are_ignored() {
+    let mut r = node(2, 3);
+    r.step(append(1, 2, 1, (0, 0), log_of(&[1, 1, 1, 1]), 4));
+    drain(&mut r);
+    // A snapshot at or below the commit index changes nothing.
+    for index in [2, 4] {
+        r.step(snapshot_msg(1, 2, 1, index, 1));
+        let d = drain(&mut r);
+        assert!(d.snapshots.is_empty() && d.truncations.is_empty());
+        assert_eq!(d.persisted[0].log_index, 4, "answers with its commit index");
+        assert_eq!((r.status().last_index, r.status().commit), (4, 4));
+    }
+    // A new one installs once; its duplicate is then stale.
+    r.step(snapshot_msg(1, 2, 1, 9, 1));
+    assert_eq!(drain(&mut r).snapshots.len(), 1);
+    r.step(snapshot_msg(1, 2, 1, 9, 1));
+    assert!(drain(&mut r).snapshots.is_empty());
+    assert_eq!(r.status().snapshot_index, 9);
+}
+
+#[test]
+fn snapshot_of_a_stale_term_is_refused_with_the_current_term() {
+    let mut r = node_with(config(2, 3), restored(5, &[1]));
+    r.step(snapshot_msg(1, 2, 4, 9, 4));
+    let d = drain(&mut r);
+    assert!(d.snapshots.is_empty());
+    let resp = d.of_kind(MessageKind::AppendResponse);
+    assert!(resp[0].reject && resp[0].term == 5);
+    assert_eq!(r.status().commit, 0);
+}
+
+#[test]
+fn snapshot_of_another_voter_set_is_ignored() {
+    let mut r = node(2, 3);
+    let mut m = snapshot_msg(1, 2, 1, 9, 1);
+    m.snapshot.as_mut().unwrap().voters = vec![1, 2, 3, 4];
+    r.step(m);
+    assert!(drain(&mut r).snapshots.is_empty());
+    assert_eq!(r.status().commit, 0);
+}
+
+#[test]
+fn compaction_stops_at_the_snapshot_and_the_applied_index() {
+    let mut r = node(2, 3);
+    r.step(append(1, 2, 1, (0, 0), log_of(&[1; 10]), 8));
+    drain(&mut r);
+    assert_eq!(r.compact(5), 1, "no snapshot: nothing may go");
+    assert!(r.snapshot_meta(9).is_none(), "index 9 is not applied");
+    r.on_applied(6);
+    let meta = r.snapshot_meta(6).unwrap();
+    r.on_snapshot_saved(meta);
+    assert_eq!(r.compact(100), 7, "up to the snapshot");
+    r.on_applied(8);
+    let meta = r.snapshot_meta(8).unwrap();
+    r.on_snapshot_saved(meta.clone());
+    assert_eq!(r.compact(3), 7, "compacting never goes back");
+    assert_eq!(r.compact(9), 9);
+    // An older snapshot reported late does not replace the newer one.
+    r.on_snapshot_saved(SnapshotMeta {
+        index: 6,
+        term: 1,
+        voters: meta.voters,
+    });
+    assert_eq!(r.status().snapshot_index, 8);
+    assert!(r.entry(8).is_none() && r.entry(9).is_some());
+}
+
+#[test]
+fn a_compacted_follower_still_accepts_appends_from_its_commit_index() {
+    let mut r = node(2, 3);
+    r.step(append(1, 2, 1, (0, 0), log_of(&[1; 6]), 6));
+    drain(&mut r);
+    r.on_applied(6);
+    let meta = r.snapshot_meta(6).unwrap();
+    r.on_snapshot_saved(meta);
+    r.compact(6);
+    // A leader that probes from an older index: the compacted part matches.
+    r.step(append(1, 2, 1, (3, 1), log_of(&[1; 8])[3..].to_vec(), 8));
+    let d = drain(&mut r);
+    let resp = &d.of_kind(MessageKind::AppendResponse)[0];
+    assert!(!resp.reject);
+    assert_eq!(resp.log_index, 8);
+    assert_eq!(r.status().last_index, 8);
+}
+
+#[test]
+fn restart_from_a_snapshot_applies_only_what_follows_it() {
+    let restored = Restored {
+        hard_state: HardState {
+            term: 2,
+            vote: None,
+            commit: 5,
+        },
+        snapshot: Some(SnapshotMeta {
+            index: 4,
+            term: 2,
+            voters: vec![1, 2, 3],
+        }),
+        // Entries 3 and 4 are kept behind the snapshot for lagging followers.
+        entries: vec![entry(1, 3), entry(2, 4), entry(2, 5), entry(2, 6)],
+    };
+    let mut r = node_with(config(1, 3), restored);
+    let s = r.status();
+    assert_eq!(
+        (
+            s.first_index,
+            s.snapshot_index,
+            s.applied,
+            s.commit,
+            s.last_index
+        ),
+        (3, 4, 4, 5, 6)
+    );
+    let d = drain(&mut r);
+    assert_eq!(
+        d.committed.iter().map(|e| e.index).collect::<Vec<_>>(),
+        vec![5]
+    );
+}
+
+#[test]
+fn restored_snapshot_and_log_must_fit_together() {
+    let snap = |index, term| SnapshotMeta {
+        index,
+        term,
+        voters: vec![1, 2, 3],
+    };
+    let hs = HardState {
+        term: 3,
+        vote: None,
+        commit: 0,
+    };
+    let cases = [
+        (snap(4, 2), vec![entry(2, 6)], "gap"),
+        (
+            snap(4, 2),
+            vec![entry(1, 4), entry(2, 5)],
+            "snapshot there has term",
+        ),
+        (snap(4, 5), vec![], "beyond the hard state term"),
+        (
+            SnapshotMeta {
+                index: 4,
+                term: 2,
+                voters: vec![1, 2],
+            },
+            vec![],
+            "membership",
+        ),
+    ];
+    for (snapshot, entries, want) in cases {
+        let restored = Restored {
+            hard_state: hs,
+            snapshot: Some(snapshot),
+            entries,
+        };
+        let err = Raft::new(config(1, 3), restored, 1).unwrap_err();
+        assert!(err.contains(want), "{err}");
+    }
 }

@@ -46,11 +46,16 @@ fn run_many(nodes: usize, default_seeds: u64, part: u64, parts: u64) {
         total.served_reads += s.served_reads;
         total.leaders += s.leaders;
         total.crashes += s.crashes;
+        total.snapshots_taken += s.snapshots_taken;
+        total.snapshots_installed += s.snapshots_installed;
     }
     // The runs must have exercised the cluster, not idled.
     assert!(total.acked_writes > count * 10, "{total:?}");
     assert!(total.served_reads > count, "{total:?}");
     assert!(total.crashes > 0, "{total:?}");
+    // Snapshots were taken, and followers caught up through them.
+    assert!(total.snapshots_taken > count, "{total:?}");
+    assert!(total.snapshots_installed > 0, "{total:?}");
     eprintln!("{nodes} nodes, {count} seeds: {total:?}");
 }
 

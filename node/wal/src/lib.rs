@@ -126,6 +126,7 @@ impl Wal {
         }
         let restored = Restored {
             hard_state: replayed.hard_state,
+            snapshot: None,
             entries: replayed.entries,
         };
         let wal = Wal {

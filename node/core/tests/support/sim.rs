@@ -1,11 +1,20 @@
 //! A deterministic cluster simulator for the Raft core.
 //!
 //! One seed drives everything: the fault schedule, message delays and
-//! drops, disk syncs, crashes, client requests and the nodes' own election
-//! RNGs. After every step the simulator checks Raft's safety invariants; a
-//! client oracle checks that acknowledged writes survive and that reads are
-//! not stale; after the faults stop it checks that the cluster recovers
-//! within a bounded number of ticks.
+//! drops, disk syncs, crashes, snapshots and log compaction, client
+//! requests and the nodes' own election RNGs. After every step the
+//! simulator checks Raft's safety invariants; a client oracle checks that
+//! acknowledged writes survive and that reads are not stale; after the
+//! faults stop it checks that the cluster recovers within a bounded number
+//! of ticks.
+//!
+//! Nodes take snapshots of their state machine at random points; a
+//! snapshot becomes durable at the node's next disk sync (a crash before
+//! loses it), then the node compacts its log and its disk up to a random
+//! distance behind it. A leader ships its snapshot to a follower that needs
+//! compacted entries as a message that may be lost, delayed, duplicated or
+//! cut off by a partition; the leader hears how the transfer ended when it
+//! is delivered or lost.
 
 #![allow(dead_code)]
 
@@ -13,10 +22,11 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
+use std::rc::Rc;
 
 use raftkv_core::{
     Config, Entry, EntryKind, HardState, Index, Message, MessageKind, NodeId, Raft, Restored, Role,
-    Term,
+    SnapshotMeta, Term,
 };
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -40,6 +50,10 @@ pub struct Faults {
     /// Chances per step of a new partition and of a crash.
     pub partition_rate: f64,
     pub crash_rate: f64,
+    /// Chance per step and node of taking a snapshot.
+    pub snapshot_rate: f64,
+    /// Most entries kept behind a snapshot when compacting.
+    pub catchup_entries: u64,
 }
 
 impl Faults {
@@ -55,6 +69,8 @@ impl Faults {
             sync: 1.0,
             partition_rate: 0.0,
             crash_rate: 0.0,
+            snapshot_rate: 0.0,
+            catchup_entries: 0,
         }
     }
 
@@ -78,6 +94,12 @@ impl Faults {
             sync: rng.random_range(0.3..1.0),
             partition_rate: rng.random_range(0.005..0.05),
             crash_rate: rng.random_range(0.002..0.03),
+            snapshot_rate: if rng.random_bool(0.8) {
+                rng.random_range(0.005..0.1)
+            } else {
+                0.0
+            },
+            catchup_entries: rng.random_range(0..8),
         }
     }
 }
@@ -124,23 +146,78 @@ pub struct Stats {
     pub served_reads: u64,
     pub leaders: u64,
     pub crashes: u64,
+    /// Snapshots made durable by the nodes that took them.
+    pub snapshots_taken: u64,
+    /// Snapshots from a leader that replaced a follower's log.
+    pub snapshots_installed: u64,
     /// Hash of every delivered message and applied entry, in order: equal
     /// fingerprints mean the same run.
     pub fingerprint: u64,
 }
 
+/// A snapshot: its metadata and the state machine it holds.
+struct SimSnapshot {
+    meta: SnapshotMeta,
+    /// (term, hash) of every entry up to `meta.index`, as applied by the
+    /// node that took it.
+    applied: Vec<(Term, u64)>,
+    kv: BTreeMap<u8, (u64, Index)>,
+}
+
 struct PendingWrite {
     number: u64,
     hard_state: Option<HardState>,
+    /// A snapshot from the leader that replaces the log.
+    snapshot: Option<Rc<SimSnapshot>>,
     truncate_from: Option<Index>,
     entries: Vec<Entry>,
     persisted_messages: Vec<Message>,
 }
 
-#[derive(Default)]
 struct Disk {
     hard_state: HardState,
+    snapshot: Option<Rc<SimSnapshot>>,
+    /// Index of `entries[0]`.
+    first: Index,
     entries: Vec<Entry>,
+}
+
+impl Default for Disk {
+    fn default() -> Disk {
+        Disk {
+            hard_state: HardState::default(),
+            snapshot: None,
+            first: 1,
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl Disk {
+    fn entry(&self, index: Index) -> Option<&Entry> {
+        if index < self.first {
+            return None;
+        }
+        self.entries.get((index - self.first) as usize)
+    }
+
+    fn last_index(&self) -> Index {
+        let snap = self.snapshot.as_ref().map_or(0, |s| s.meta.index);
+        (self.first + self.entries.len() as Index - 1).max(snap)
+    }
+
+    /// True if the entry at `pos + 1` with (term, hash) survives a restart,
+    /// in the log or in the snapshot.
+    fn holds(&self, pos: usize, term: Term, hash: u64) -> bool {
+        let in_log = self
+            .entry(pos as Index + 1)
+            .is_some_and(|e| e.term == term && hash_entry(e) == hash);
+        in_log
+            || self
+                .snapshot
+                .as_ref()
+                .is_some_and(|s| s.applied.get(pos) == Some(&(term, hash)))
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -174,8 +251,9 @@ struct Node {
     raft: Option<Raft>,
     disk: Disk,
     pending: VecDeque<PendingWrite>,
-    /// The log as handed out in readies (equals the core's log once drained).
-    mirror: Vec<Entry>,
+    /// (term, hash) of every entry of the log as handed out in readies,
+    /// from index 1 (the part a snapshot covers as the snapshot says).
+    mirror: Vec<(Term, u64)>,
     /// Applied entries, as (term, content hash), index i at position i - 1.
     applied: Vec<(Term, u64)>,
     /// Key -> (value, log index of the write).
@@ -191,12 +269,30 @@ struct Node {
     was_leader_in: Term,
     /// Highest (term, index) this node acknowledged in an AppendResponse.
     acked: (Term, Index),
+    /// The snapshot the core knows as its newest (taken or installed).
+    snapshot: Option<Rc<SimSnapshot>>,
+    /// A snapshot being written: durable at the next sync.
+    saving: Option<Rc<SimSnapshot>>,
+    /// Snapshots received in this step, by index.
+    received: BTreeMap<Index, Rc<SimSnapshot>>,
 }
 
 struct InFlight {
     deliver_at: u64,
     order: u64,
     msg: Message,
+    /// The data of a Snapshot message.
+    payload: Option<Rc<SimSnapshot>>,
+}
+
+/// How a snapshot transfer ended, for the leader that sent it.
+struct TransferReport {
+    at: u64,
+    leader: usize,
+    incarnation: u64,
+    to: NodeId,
+    index: Index,
+    delivered: bool,
 }
 
 /// A simulated cluster.
@@ -231,6 +327,8 @@ pub struct Sim {
     crash_soon: Option<usize>,
     /// Entries some node holds beyond the lowest applied index, at the heal.
     backlog_at_heal: u64,
+    /// Snapshot transfers whose outcome the sender has yet to hear.
+    reports: Vec<TransferReport>,
 }
 
 fn hash_entry(e: &Entry) -> u64 {
@@ -294,6 +392,7 @@ impl Sim {
             healed_at: None,
             crash_soon: None,
             backlog_at_heal: 0,
+            reports: Vec::new(),
         };
         for &id in &voters {
             let raft = sim.boot(id, &Disk::default(), 0);
@@ -313,6 +412,9 @@ impl Sim {
                 seen: (0, None, 0),
                 was_leader_in: 0,
                 acked: (0, 0),
+                snapshot: None,
+                saving: None,
+                received: BTreeMap::new(),
             });
         }
         let summary = sim_faults_summary(&sim.faults);
@@ -325,6 +427,7 @@ impl Sim {
         cfg.id = id;
         let restored = Restored {
             hard_state: disk.hard_state,
+            snapshot: disk.snapshot.as_ref().map(|s| s.meta.clone()),
             entries: disk.entries.clone(),
         };
         let seed = self.seed ^ (id << 32) ^ incarnation.wrapping_mul(0x9e37_79b9_7f4a_7c15);
@@ -394,6 +497,8 @@ impl Sim {
         self.faults = Faults {
             sync: self.faults.sync,
             max_delay: self.faults.max_delay.min(2),
+            snapshot_rate: self.faults.snapshot_rate,
+            catchup_entries: self.faults.catchup_entries,
             ..Faults::none()
         };
         for i in 0..self.nodes.len() {
@@ -440,6 +545,9 @@ impl Sim {
             }
             self.deliver(i)?;
             self.drive(i)?;
+            if self.rng.random_bool(self.faults.snapshot_rate) {
+                self.take_snapshot(i);
+            }
             if self.rng.random_bool(self.faults.sync) {
                 self.sync(i)?;
             }
@@ -656,7 +764,17 @@ impl Sim {
     }
 
     fn send(&mut self, msg: Message) {
+        self.send_with(msg, None);
+    }
+
+    /// Sends `msg`, carrying `payload` if it is a snapshot. A lost snapshot
+    /// is reported to its sender as a failed transfer after a while.
+    fn send_with(&mut self, msg: Message, payload: Option<Rc<SimSnapshot>>) {
         if self.rng.random_bool(self.faults.loss) {
+            if msg.kind == MessageKind::Snapshot {
+                let from = msg.from as usize - 1;
+                self.report_transfer(from, &msg, false);
+            }
             return;
         }
         let copies = if self.rng.random_bool(self.faults.duplicate) {
@@ -671,11 +789,124 @@ impl Sim {
                 deliver_at,
                 order,
                 msg: msg.clone(),
+                payload: payload.clone(),
             });
         }
     }
 
+    /// Schedules the report of how the transfer of snapshot `msg` ended, for
+    /// the incarnation of node `from` that sent it.
+    fn report_transfer(&mut self, from: usize, msg: &Message, delivered: bool) {
+        let at = self.step + self.rng.random_range(1..=self.faults.max_delay);
+        self.reports.push(TransferReport {
+            at,
+            leader: from,
+            incarnation: self.nodes[from].incarnation,
+            to: msg.to,
+            index: msg.log_index,
+            delivered,
+        });
+    }
+
+    /// Hands node `i` the reports of its transfers that are due.
+    fn deliver_reports(&mut self, i: usize) {
+        let (step, incarnation) = (self.step, self.nodes[i].incarnation);
+        let mut k = 0;
+        while k < self.reports.len() {
+            let r = &self.reports[k];
+            if r.leader != i || r.at > step {
+                k += 1;
+                continue;
+            }
+            let r = self.reports.swap_remove(k);
+            if r.incarnation != incarnation {
+                continue;
+            }
+            let line = format!(
+                "n{} hears snapshot {} to n{} {}",
+                i + 1,
+                r.index,
+                r.to,
+                if r.delivered { "delivered" } else { "failed" }
+            );
+            self.log(|| line);
+            self.nodes[i]
+                .raft
+                .as_mut()
+                .expect("up")
+                .on_snapshot_sent(r.to, r.index, r.delivered);
+        }
+    }
+
+    /// Node `i` starts a snapshot of its state machine at its applied index;
+    /// it becomes durable at the node's next sync.
+    fn take_snapshot(&mut self, i: usize) {
+        let node = &self.nodes[i];
+        let applied = node.applied.len() as Index;
+        let newest = node.snapshot.as_ref().map_or(0, |s| s.meta.index);
+        if applied <= newest || node.saving.is_some() {
+            return;
+        }
+        let raft = node.raft.as_ref().expect("up");
+        let Some(meta) = raft.snapshot_meta(applied) else {
+            return;
+        };
+        let snap = SimSnapshot {
+            meta,
+            applied: node.applied.clone(),
+            kv: node.kv.clone(),
+        };
+        self.nodes[i].saving = Some(Rc::new(snap));
+        self.log(|| format!("n{} starts a snapshot at {applied}", i + 1));
+    }
+
+    /// The snapshot node `i` was writing is durable: the core learns of it,
+    /// then the log and the disk are compacted behind it.
+    fn snapshot_saved(&mut self, i: usize) -> Check {
+        let Some(snap) = self.nodes[i].saving.take() else {
+            return Ok(());
+        };
+        let index = snap.meta.index;
+        let newest = self.nodes[i].snapshot.as_ref().map_or(0, |s| s.meta.index);
+        if index <= newest {
+            return Ok(()); // an installed snapshot overtook it
+        }
+        // Now and then the caller asks for more than the core may drop: it
+        // must stop at the snapshot and the applied index.
+        let to = if self.rng.random_bool(0.1) {
+            index + self.rng.random_range(1..20)
+        } else {
+            index.saturating_sub(self.rng.random_range(0..=self.faults.catchup_entries))
+        };
+        let node = &mut self.nodes[i];
+        let raft = node.raft.as_mut().expect("up");
+        raft.on_snapshot_saved(snap.meta.clone());
+        let first = raft.compact(to);
+        let s = raft.status();
+        if s.snapshot_index != index || first > s.applied + 1 || first > index + 1 {
+            return Err(format!(
+                "n{} after its snapshot at {index}: {s:?} (compacted to first index {first})",
+                i + 1
+            ));
+        }
+        node.disk.snapshot = Some(snap.clone());
+        node.snapshot = Some(snap);
+        // Log segments wholly behind the compacted index are deleted.
+        let drop = (first.saturating_sub(node.disk.first) as usize).min(node.disk.entries.len());
+        node.disk.entries.drain(..drop);
+        node.disk.first += drop as Index;
+        self.stats.snapshots_taken += 1;
+        self.log(|| {
+            format!(
+                "n{} snapshot at {index} durable; log starts at {first}",
+                i + 1
+            )
+        });
+        Ok(())
+    }
+
     fn deliver(&mut self, i: usize) -> Check {
+        self.deliver_reports(i);
         let id = self.nodes[i].id;
         let step = self.step;
         let mut due: Vec<InFlight> = Vec::new();
@@ -690,8 +921,17 @@ impl Sim {
         due.sort_by_key(|m| (m.deliver_at, m.order));
         for m in due {
             let from = m.msg.from as usize - 1;
+            let snapshot = m.msg.kind == MessageKind::Snapshot;
             if self.blocked[from][i] {
+                if snapshot {
+                    self.report_transfer(from, &m.msg, false);
+                }
                 continue;
+            }
+            if snapshot {
+                self.report_transfer(from, &m.msg, true);
+                let payload = m.payload.clone().expect("a snapshot carries its data");
+                self.nodes[i].received.insert(m.msg.log_index, payload);
             }
             let mut h = DefaultHasher::new();
             (
@@ -728,6 +968,10 @@ impl Sim {
             }
             let rd = raft.ready();
             let node_term = raft.status().term;
+            let installed = match &rd.snapshot {
+                Some(meta) => Some(self.install_snapshot(i, meta)?),
+                None => None,
+            };
             // Log matching: an (index, term) pair always names the same
             // entry with the same predecessor term.
             {
@@ -747,7 +991,7 @@ impl Sim {
                             node.mirror.len()
                         ));
                     }
-                    let prev_term = node.mirror.last().map_or(0, |p| p.term);
+                    let prev_term = node.mirror.last().map_or(0, |p| p.0);
                     let h = hash_entry(e);
                     match self.seen_entries.get(&(e.index, e.term)) {
                         Some(&(pt, ph)) if pt != prev_term || ph != h => {
@@ -763,7 +1007,7 @@ impl Sim {
                             self.seen_entries.insert((e.index, e.term), (prev_term, h));
                         }
                     }
-                    node.mirror.push(e.clone());
+                    node.mirror.push((e.term, h));
                 }
             }
             if let Some(hs) = rd.hard_state {
@@ -771,11 +1015,27 @@ impl Sim {
                 self.log(|| line);
             }
             for m in rd.messages {
-                self.send(m);
+                if m.kind == MessageKind::Snapshot {
+                    let payload = self.nodes[i]
+                        .snapshot
+                        .clone()
+                        .filter(|s| Some(&s.meta) == m.snapshot.as_ref())
+                        .ok_or_else(|| {
+                            format!(
+                                "n{} sends snapshot {:?} it does not hold",
+                                i + 1,
+                                m.snapshot
+                            )
+                        })?;
+                    self.send_with(m, Some(payload));
+                } else {
+                    self.send(m);
+                }
             }
             self.nodes[i].pending.push_back(PendingWrite {
                 number: rd.number,
                 hard_state: rd.hard_state,
+                snapshot: installed,
                 truncate_from: rd.truncate_from,
                 entries: rd.entries,
                 persisted_messages: rd.persisted_messages,
@@ -793,7 +1053,74 @@ impl Sim {
             }
             self.serve_reads(i)?;
         }
+        self.nodes[i].received.clear();
         self.check_node(i)
+    }
+
+    /// Node `i`'s core replaced its log with the leader's snapshot `meta`:
+    /// restores the state machine from the snapshot received with it.
+    fn install_snapshot(
+        &mut self,
+        i: usize,
+        meta: &SnapshotMeta,
+    ) -> Result<Rc<SimSnapshot>, String> {
+        let node = &self.nodes[i];
+        let snap = node
+            .received
+            .get(&meta.index)
+            .filter(|s| s.meta == *meta)
+            .cloned()
+            .ok_or_else(|| format!("n{} installs snapshot {meta:?} it never received", i + 1))?;
+        let applied = node.applied.len();
+        if meta.index as usize <= applied {
+            return Err(format!(
+                "n{} installs a snapshot at {} but has applied {applied}: it would apply again",
+                i + 1,
+                meta.index
+            ));
+        }
+        // State machine safety: what the node applied, and what any node
+        // applied, agrees with the snapshot.
+        if snap.applied[..applied] != node.applied[..] {
+            return Err(format!(
+                "state machine safety: n{} applied entries that differ from snapshot {}",
+                i + 1,
+                meta.index
+            ));
+        }
+        if snap.applied.len() > self.committed.len()
+            || snap
+                .applied
+                .iter()
+                .zip(&self.committed)
+                .any(|(a, c)| *a != (c.0, c.1))
+        {
+            return Err(format!(
+                "state machine safety: snapshot {} installed on n{} differs from what was applied",
+                meta.index,
+                i + 1
+            ));
+        }
+        let node = &mut self.nodes[i];
+        node.applied = snap.applied.clone();
+        node.kv = snap.kv.clone();
+        node.mirror = snap.applied.clone();
+        node.snapshot = Some(snap.clone());
+        node.raft.as_mut().expect("up").on_applied(meta.index);
+        // Proposals the snapshot covers are never answered here: the
+        // client learns their outcome some other way.
+        let covered: Vec<Index> = node
+            .proposals
+            .range(..=meta.index)
+            .map(|(&k, _)| k)
+            .collect();
+        for index in covered {
+            let pid = node.proposals.remove(&index).expect("listed");
+            self.proposals[pid].status = WriteStatus::Failed;
+        }
+        self.stats.snapshots_installed += 1;
+        self.log(|| format!("n{} installs snapshot {}/{}", i + 1, meta.index, meta.term));
+        Ok(snap)
     }
 
     fn apply(&mut self, i: usize, e: Entry, node_term: Term) -> Check {
@@ -836,7 +1163,7 @@ impl Sim {
                     let s = r.status();
                     if s.role == Role::Leader && s.term > node_term {
                         match other.mirror.get(pos) {
-                            Some(oe) if oe.term == e.term && hash_entry(oe) == h => {}
+                            Some(&(ot, oh)) if ot == e.term && oh == h => {}
                             _ => {
                                 return Err(format!(
                                     "leader completeness: leader n{} of term {} lacks committed entry {}/{}",
@@ -901,6 +1228,7 @@ impl Sim {
     /// Makes node `i`'s queued writes durable, reports them, then sends the
     /// messages that waited for them.
     fn sync(&mut self, i: usize) -> Check {
+        self.snapshot_saved(i)?;
         let Some(last) = self.nodes[i].pending.back().map(|w| w.number) else {
             return Ok(());
         };
@@ -953,17 +1281,39 @@ impl Sim {
             }
             disk.hard_state = hs;
         }
+        if let Some(snap) = &w.snapshot {
+            // The paper's rule: a log that holds the snapshot's last entry
+            // keeps what follows it; any other log is discarded.
+            let (index, term) = (snap.meta.index, snap.meta.term);
+            if disk.entry(index).is_none_or(|e| e.term != term) {
+                disk.entries.clear();
+                disk.first = index + 1;
+            }
+            if disk.snapshot.as_ref().is_none_or(|s| s.meta.index < index) {
+                disk.snapshot = Some(snap.clone());
+            }
+        }
         if let Some(t) = w.truncate_from {
-            disk.entries.truncate(t as usize - 1);
+            if t < disk.first {
+                return Err(format!(
+                    "n{} truncates from {t}, below its compacted log (first {})",
+                    i + 1,
+                    disk.first
+                ));
+            }
+            disk.entries.truncate((t - disk.first) as usize);
         }
         for e in &w.entries {
-            if e.index as usize != disk.entries.len() + 1 {
+            if e.index != disk.last_index() + 1 || e.index < disk.first {
                 return Err(format!(
                     "n{} writes entry {} after {}",
                     i + 1,
                     e.index,
-                    disk.entries.len()
+                    disk.last_index()
                 ));
+            }
+            if disk.entries.is_empty() {
+                disk.first = e.index;
             }
             disk.entries.push(e.clone());
         }
@@ -984,6 +1334,8 @@ impl Sim {
         node.raft = None;
         node.down_until = Some(until);
         node.reads.clear();
+        node.saving = None;
+        node.received.clear();
         for (_, pid) in std::mem::take(&mut node.proposals) {
             self.proposals[pid].status = WriteStatus::Failed;
         }
@@ -1014,13 +1366,33 @@ impl Sim {
         node.incarnation += 1;
         node.raft = Some(raft);
         node.down_until = None;
-        node.mirror = node.disk.entries.clone();
-        node.applied.clear();
-        node.kv.clear();
+        let snap = node.disk.snapshot.clone();
+        let covered = node.disk.first as usize - 1;
+        node.applied = snap.as_ref().map_or_else(Vec::new, |s| s.applied.clone());
+        node.kv = snap.as_ref().map_or_else(BTreeMap::new, |s| s.kv.clone());
+        if covered > node.applied.len() {
+            return Err(format!(
+                "n{} restarts with its log starting at {} but a snapshot only up to {}",
+                i + 1,
+                covered + 1,
+                node.applied.len()
+            ));
+        }
+        node.mirror = node.applied[..covered].to_vec();
+        node.mirror
+            .extend(node.disk.entries.iter().map(|e| (e.term, hash_entry(e))));
+        node.snapshot = snap;
         node.seen = (node.disk.hard_state.term, node.disk.hard_state.vote, 0);
         let hs = node.disk.hard_state;
-        let len = node.disk.entries.len();
-        self.log(|| format!("n{} restarts with {:?} and {} entries", i + 1, hs, len));
+        let (first, len) = (node.disk.first, node.disk.entries.len());
+        let snap = node.snapshot.as_ref().map_or(0, |s| s.meta.index);
+        self.log(|| {
+            format!(
+                "n{} restarts with {:?}, snapshot {snap} and {len} entries from {first}",
+                i + 1,
+                hs
+            )
+        });
         Ok(())
     }
 
@@ -1044,6 +1416,17 @@ impl Sim {
             ));
         }
         node.seen = (s.term, s.vote, s.commit);
+        // Compaction never goes beyond what is applied and in a snapshot.
+        let applied = node.applied.len() as Index;
+        if s.first_index > applied + 1 || s.first_index > s.snapshot_index + 1 {
+            return Err(format!(
+                "n{} compacted beyond its state: log starts at {} with {applied} applied and \
+                 snapshot {}",
+                i + 1,
+                s.first_index,
+                s.snapshot_index
+            ));
+        }
         // Within a term, entries a follower acknowledged stay in its log
         // (only a leader of a later term may replace them).
         if node.acked.0 == s.term && (node.mirror.len() as Index) < node.acked.1 {
@@ -1064,7 +1447,7 @@ impl Sim {
             for (pos, &(t, h, commit_term)) in self.committed.iter().enumerate() {
                 if commit_term < s.term {
                     match node.mirror.get(pos) {
-                        Some(e) if e.term == t && hash_entry(e) == h => {}
+                        Some(&(et, eh)) if et == t && eh == h => {}
                         _ => {
                             return Err(format!(
                                 "leader completeness: n{} leads term {} without committed entry {}/{}",
@@ -1112,12 +1495,7 @@ impl Sim {
             let copies = self
                 .nodes
                 .iter()
-                .filter(|n| {
-                    n.disk
-                        .entries
-                        .get(pos)
-                        .is_some_and(|e| e.term == t && hash_entry(e) == h)
-                })
+                .filter(|n| n.disk.holds(pos, t, h))
                 .count();
             if copies < majority {
                 return Err(format!(
@@ -1301,6 +1679,9 @@ fn describe(m: &Message) -> String {
             let _ = write!(s, " commit {} ctx {}", m.commit, m.read_ctx);
         }
         MessageKind::TimeoutNow => {}
+        MessageKind::Snapshot => {
+            let _ = write!(s, " snapshot {}/{}", m.log_index, m.log_term);
+        }
     }
     s
 }
