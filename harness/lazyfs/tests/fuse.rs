@@ -17,7 +17,7 @@ use raftkv_core::{Entry, EntryKind, HardState};
 use raftkv_lazyfs::{
     Launcher, LazyFsProcess, MountOptions, Mounted, TornMode, check_available, mounts,
 };
-use raftkv_wal::{LOG_FILE, Wal, WalError};
+use raftkv_wal::{Wal, WalError, first_segment_path};
 
 const CHILD_ENV: &str = "RAFTKV_LAZYFS_TEST_CHILD";
 const SKIP_ENV: &str = "RAFTKV_SKIP_FUSE_TESTS";
@@ -420,7 +420,7 @@ fn wal_loses_exactly_its_unsynced_entries() {
                 wal.torn_tail().map(|t| t.bytes)
             );
         }
-        assert!(d.mnt.join("node-1").join(LOG_FILE).exists());
+        assert!(first_segment_path(&d.mnt.join("node-1")).exists());
         drop(wal);
     }
 }

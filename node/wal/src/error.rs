@@ -14,6 +14,14 @@ pub enum WalError {
         offset: u64,
         reason: String,
     },
+    /// The log does not reach back to the snapshot the node would restart
+    /// from: the entries in between are lost; nothing was changed.
+    #[error("write-ahead log {} starts at index {first}, but {reason}: starting would lose the entries in between (files left untouched)", path.display())]
+    Gap {
+        path: PathBuf,
+        first: u64,
+        reason: String,
+    },
     #[error("{op} {}: {source}", path.display())]
     Io {
         op: &'static str,

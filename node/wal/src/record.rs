@@ -2,13 +2,14 @@
 //! `[len u32 LE][crc32c u32 LE][type u8][payload]`, where `len` counts the
 //! type byte and the payload and the checksum covers the same bytes.
 
-use raftkv_core::{Entry, EntryKind, HardState, Index};
+use raftkv_core::{Entry, EntryKind, HardState, Index, Term};
 
 pub(crate) const HEADER_LEN: usize = 8;
 
 const TYPE_HARD_STATE: u8 = 1;
 const TYPE_ENTRY: u8 = 2;
 const TYPE_TRUNCATE: u8 = 3;
+const TYPE_SNAPSHOT: u8 = 4;
 
 const KIND_COMMAND: u8 = 0;
 const KIND_NOOP: u8 = 1;
@@ -23,6 +24,13 @@ pub(crate) enum Record {
     /// Deletes every entry with index >= the given one.
     Truncate(Index),
     Entry(Entry),
+    /// A snapshot (last included index, term) installed from the leader:
+    /// a log that holds that entry keeps what follows it, any other log is
+    /// discarded and continues after the snapshot.
+    Snapshot {
+        index: Index,
+        term: Term,
+    },
 }
 
 /// Largest payload a frame can carry (its length must fit the u32 field).
@@ -52,6 +60,14 @@ pub(crate) fn encode_hard_state(out: &mut Vec<u8>, hs: &HardState) {
 
 pub(crate) fn encode_truncate(out: &mut Vec<u8>, from: Index) {
     push_frame(out, TYPE_TRUNCATE, &[&from.to_le_bytes()]);
+}
+
+pub(crate) fn encode_snapshot(out: &mut Vec<u8>, index: Index, term: Term) {
+    push_frame(
+        out,
+        TYPE_SNAPSHOT,
+        &[&index.to_le_bytes(), &term.to_le_bytes()],
+    );
 }
 
 /// Size of the body (type byte and payload) of an entry record.
@@ -84,7 +100,10 @@ pub(crate) enum Frame<'a> {
 }
 
 pub(crate) fn is_known_type(ty: u8) -> bool {
-    matches!(ty, TYPE_HARD_STATE | TYPE_ENTRY | TYPE_TRUNCATE)
+    matches!(
+        ty,
+        TYPE_HARD_STATE | TYPE_ENTRY | TYPE_TRUNCATE | TYPE_SNAPSHOT
+    )
 }
 
 pub(crate) fn read_frame(bytes: &[u8], pos: usize) -> Frame<'_> {
@@ -158,6 +177,18 @@ pub(crate) fn decode(ty: u8, p: &[u8]) -> Result<Record, String> {
             }
             Ok(Record::Truncate(u64_at(p, 0)))
         }
+        TYPE_SNAPSHOT => {
+            if p.len() != 16 {
+                return Err(format!(
+                    "snapshot record has {} payload bytes, expected 16",
+                    p.len()
+                ));
+            }
+            Ok(Record::Snapshot {
+                index: u64_at(p, 0),
+                term: u64_at(p, 8),
+            })
+        }
         TYPE_ENTRY => {
             if p.len() < ENTRY_FIXED_LEN {
                 return Err(format!(
@@ -191,6 +222,7 @@ mod tests {
             Record::HardState(hs) => encode_hard_state(&mut out, hs),
             Record::Truncate(i) => encode_truncate(&mut out, *i),
             Record::Entry(e) => encode_entry(&mut out, e),
+            Record::Snapshot { index, term } => encode_snapshot(&mut out, *index, *term),
         }
         out
     }
@@ -209,6 +241,7 @@ mod tests {
                 commit: 0,
             }),
             Record::Truncate(9),
+            Record::Snapshot { index: 12, term: 4 },
             Record::Entry(Entry {
                 term: 2,
                 index: 5,

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use raftkv_core::{Entry, EntryKind, HardState, Restored};
 use raftkv_plant::{Plant, plant_for_test};
-use raftkv_wal::{LOG_FILE, Wal};
+use raftkv_wal::{Wal, first_segment_path};
 
 fn entry(index: u64, term: u64) -> Entry {
     Entry {
@@ -49,10 +49,10 @@ fn synced_records_after_a_kill() -> Restored {
     assert!(wal.is_synced());
     // The killed process's lock dies with it; this one's leaks, so the file
     // is read from a copy.
-    let file = std::fs::read(dir.path().join(LOG_FILE)).unwrap();
+    let file = std::fs::read(first_segment_path(dir.path())).unwrap();
     std::mem::forget(wal);
     let copy = tempfile::tempdir().unwrap();
-    std::fs::write(copy.path().join(LOG_FILE), file).unwrap();
+    std::fs::write(first_segment_path(copy.path()), file).unwrap();
     reopen(copy.path()).1
 }
 
@@ -132,7 +132,7 @@ fn log_after_a_torn_append() -> (Vec<Entry>, Option<u64>, u64) {
             .unwrap();
         wal.write_sync(None, None, &[entry(3, 4)]).unwrap();
     }
-    let path = dir.path().join(LOG_FILE);
+    let path = first_segment_path(dir.path());
     let synced_len = std::fs::metadata(&path).unwrap().len();
     // A header that promises 200 bytes, and only 7 of them.
     let mut torn = 200u32.to_le_bytes().to_vec();

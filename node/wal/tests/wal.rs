@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use raftkv_core::{Entry, EntryKind, HardState, Restored};
-use raftkv_wal::{LOG_FILE, Wal, WalError};
+use raftkv_wal::{Wal, WalError, first_segment_path};
 
 fn entry(index: u64, term: u64, data: &[u8]) -> Entry {
     Entry {
@@ -119,7 +119,7 @@ fn invalid_writes_are_refused_and_change_nothing() {
     wal.write(Some(&hs(2, Some(1), 0)), None, &[entry(1, 2, b"a")])
         .unwrap();
     wal.sync().unwrap();
-    let before = std::fs::read(dir.path().join(LOG_FILE)).unwrap();
+    let before = std::fs::read(first_segment_path(dir.path())).unwrap();
 
     let refused: Vec<(&str, Result<(), WalError>)> = vec![
         ("gap", wal.write(None, None, &[entry(3, 2, b"c")])),
@@ -138,13 +138,20 @@ fn invalid_writes_are_refused_and_change_nothing() {
     for (what, res) in refused {
         match res {
             Err(e @ WalError::Invalid { .. }) => {
-                assert!(e.to_string().contains(LOG_FILE), "{what}: {e}")
+                let path = first_segment_path(dir.path());
+                assert!(
+                    e.to_string().contains(&path.display().to_string()),
+                    "{what}: {e}"
+                )
             }
             other => panic!("{what}: expected Invalid, got {other:?}"),
         }
     }
     wal.sync().unwrap();
-    assert_eq!(std::fs::read(dir.path().join(LOG_FILE)).unwrap(), before);
+    assert_eq!(
+        std::fs::read(first_segment_path(dir.path())).unwrap(),
+        before
+    );
     // The log is still usable.
     wal.write(None, None, &[entry(2, 2, b"b")]).unwrap();
     wal.sync().unwrap();
@@ -172,13 +179,13 @@ fn write_log(dir: &Path, n: u64) -> Vec<u64> {
 fn torn_last_record_is_cut_at_every_offset() {
     let src = tempfile::tempdir().unwrap();
     let ends = write_log(src.path(), 5);
-    let full = std::fs::read(src.path().join(LOG_FILE)).unwrap();
+    let full = std::fs::read(first_segment_path(src.path())).unwrap();
     let last_start = ends[ends.len() - 2];
     assert_eq!(*ends.last().unwrap(), full.len() as u64);
 
     for cut in last_start + 1..full.len() as u64 {
         let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join(LOG_FILE);
+        let log = first_segment_path(dir.path());
         std::fs::write(&log, &full[..cut as usize]).unwrap();
 
         let ((mut wal, restored), logs) = capture_logs(|| open(dir.path()));
@@ -211,7 +218,7 @@ fn torn_last_record_is_cut_at_every_offset() {
 fn bad_checksum_on_last_record_and_trailing_zeros_are_cut() {
     let src = tempfile::tempdir().unwrap();
     let ends = write_log(src.path(), 3);
-    let full = std::fs::read(src.path().join(LOG_FILE)).unwrap();
+    let full = std::fs::read(first_segment_path(src.path())).unwrap();
     let last_start = ends[ends.len() - 2];
 
     let mut flipped = full.clone();
@@ -223,7 +230,7 @@ fn bad_checksum_on_last_record_and_trailing_zeros_are_cut() {
         ("trailing zeros", zeros, full.len() as u64),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(LOG_FILE), &bytes).unwrap();
+        std::fs::write(first_segment_path(dir.path()), &bytes).unwrap();
         let (wal, restored) = open(dir.path());
         assert_eq!(wal.torn_tail().map(|t| t.offset), Some(keep), "{what}");
         assert_eq!(
@@ -239,12 +246,12 @@ fn bad_checksum_on_last_record_and_trailing_zeros_are_cut() {
 fn corruption_before_the_tail_is_refused_and_left_untouched() {
     let src = tempfile::tempdir().unwrap();
     let ends = write_log(src.path(), 5);
-    let full = std::fs::read(src.path().join(LOG_FILE)).unwrap();
+    let full = std::fs::read(first_segment_path(src.path())).unwrap();
     // Every byte of the second entry record (the third record).
     let (start, end) = (ends[1], ends[2]);
     for at in start..end {
         let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join(LOG_FILE);
+        let log = first_segment_path(dir.path());
         let mut bytes = full.clone();
         bytes[at as usize] ^= 0x01;
         std::fs::write(&log, &bytes).unwrap();
@@ -266,7 +273,7 @@ fn corruption_before_the_tail_is_refused_and_left_untouched() {
 
     // The message names the file and the offset.
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join(LOG_FILE);
+    let log = first_segment_path(dir.path());
     let mut bytes = full.clone();
     bytes[start as usize + 9] ^= 0xff;
     std::fs::write(&log, &bytes).unwrap();
@@ -281,17 +288,20 @@ fn corruption_before_the_tail_is_refused_and_left_untouched() {
 fn garbage_in_the_middle_is_refused() {
     let src = tempfile::tempdir().unwrap();
     let ends = write_log(src.path(), 3);
-    let full = std::fs::read(src.path().join(LOG_FILE)).unwrap();
+    let full = std::fs::read(first_segment_path(src.path())).unwrap();
     let mut bytes = full[..ends[1] as usize].to_vec();
     bytes.extend_from_slice(b"garbage!garbage!");
     bytes.extend_from_slice(&full[ends[1] as usize..]);
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(LOG_FILE), &bytes).unwrap();
+    std::fs::write(first_segment_path(dir.path()), &bytes).unwrap();
     match Wal::open(dir.path()) {
         Err(WalError::Corrupt { offset, .. }) => assert_eq!(offset, ends[1]),
         other => panic!("expected Corrupt, got {:?}", other.map(|_| ())),
     }
-    assert_eq!(std::fs::read(dir.path().join(LOG_FILE)).unwrap(), bytes);
+    assert_eq!(
+        std::fs::read(first_segment_path(dir.path())).unwrap(),
+        bytes
+    );
 }
 
 #[test]
@@ -375,7 +385,7 @@ fn a_cut_anywhere_recovers_the_records_before_it() {
     }
     wal.sync().unwrap();
     drop(wal);
-    let full = std::fs::read(src.path().join(LOG_FILE)).unwrap();
+    let full = std::fs::read(first_segment_path(src.path())).unwrap();
     assert_eq!(full.len() as u64, states.last().unwrap().0);
 
     let mut cuts: Vec<u64> = states.iter().map(|(end, _)| *end).collect();
@@ -384,7 +394,7 @@ fn a_cut_anywhere_recovers_the_records_before_it() {
     let dir = tempfile::tempdir().unwrap();
     for cut in cuts {
         let expected = &states.iter().rev().find(|(end, _)| *end <= cut).unwrap().1;
-        std::fs::write(dir.path().join(LOG_FILE), &full[..cut as usize]).unwrap();
+        std::fs::write(first_segment_path(dir.path()), &full[..cut as usize]).unwrap();
         let (wal, restored) = open(dir.path());
         assert_eq!(restored.hard_state, expected.hard_state, "cut at {cut}");
         assert_eq!(restored.entries, expected.entries, "cut at {cut}");
