@@ -65,6 +65,19 @@ pub struct Args {
     /// each local node CPUs / nodes.
     #[arg(long, default_value_t = 0)]
     pub worker_threads: usize,
+    /// Take a snapshot of the state machine every this many applied entries,
+    /// then drop the log entries it covers (in memory and on disk); 0 never
+    /// takes one (the log grows without bound).
+    #[arg(long, default_value_t = 10_000)]
+    pub snapshot_entries: u64,
+    /// Entries kept in the log behind a snapshot, so that a follower that
+    /// lags by fewer catches up from the log rather than with the snapshot.
+    #[arg(long, default_value_t = 5_000)]
+    pub snapshot_catchup_entries: u64,
+    /// Size at which a write-ahead log segment is closed and a new one
+    /// started; whole segments are deleted once a snapshot covers them.
+    #[arg(long, default_value_t = 64 << 20)]
+    pub wal_segment_bytes: u64,
 }
 
 /// Validated settings derived from [`Args`].
@@ -87,6 +100,10 @@ pub struct Settings {
     pub max_sessions: usize,
     /// `None`: one per CPU.
     pub worker_threads: Option<usize>,
+    /// 0: no snapshots.
+    pub snapshot_entries: u64,
+    pub snapshot_catchup_entries: u64,
+    pub wal_segment_bytes: u64,
 }
 
 /// Parses `1=127.0.0.1:7001,2=127.0.0.1:7002`.
@@ -221,6 +238,12 @@ impl Args {
         if self.max_inflight_appends == 0 {
             return Err("--max-inflight-appends: must be at least 1".into());
         }
+        if self.wal_segment_bytes < 4096 {
+            return Err(format!(
+                "--wal-segment-bytes: must be at least 4096, got {}",
+                self.wal_segment_bytes
+            ));
+        }
         Ok(Settings {
             id: self.id,
             listen: self.listen,
@@ -237,6 +260,9 @@ impl Args {
             max_sessions: self.max_sessions,
             max_inflight_appends: self.max_inflight_appends,
             worker_threads: (self.worker_threads > 0).then_some(self.worker_threads),
+            snapshot_entries: self.snapshot_entries,
+            snapshot_catchup_entries: self.snapshot_catchup_entries,
+            wal_segment_bytes: self.wal_segment_bytes,
         })
     }
 }
@@ -314,6 +340,15 @@ mod tests {
             2
         );
         assert_eq!(args(&[]).unwrap().worker_threads, None);
+        let e = args(&["--wal-segment-bytes", "100"]);
+        assert!(e.unwrap_err().contains("--wal-segment-bytes"));
+        let s = args(&[]).unwrap();
+        assert_eq!(
+            (s.snapshot_entries, s.snapshot_catchup_entries),
+            (10_000, 5_000)
+        );
+        let s = args(&["--snapshot-entries", "0"]).unwrap();
+        assert_eq!(s.snapshot_entries, 0);
         assert_eq!(
             args(&["--worker-threads", "1"]).unwrap().worker_threads,
             Some(1)

@@ -4,16 +4,25 @@
 //! writes to the WAL writer (group commit) and sends the messages that promise
 //! durable state only once the writer reports them durable, applies committed
 //! entries, answers proposals and serves confirmed reads.
+//!
+//! Every `--snapshot-entries` applied entries it copies the state machine
+//! and hands the copy to the snapshotter thread; once the snapshot is
+//! durable the core and the WAL writer compact behind it. A leader ships
+//! its snapshot file to a follower the core says needs it; a follower
+//! installs one the core accepts (the WAL writer moves the file into place
+//! and records it before anything after it).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use raftkv_core::{
-    Entry, EntryKind, Index, Message, MessageKind, NodeId, NotLeader, Raft, Role, Term,
+    Entry, EntryKind, Index, Message, MessageKind, NodeId, NotLeader, Raft, Role, SnapshotMeta,
+    Term,
 };
 use raftkv_kv::{Command, KvStore, Reply, Request};
 use raftkv_plant::{self as plant, Plant};
+use raftkv_wal::{SnapshotFile, snapshot};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::MissedTickBehavior;
 use tonic::{Code, Status};
@@ -21,7 +30,9 @@ use tracing::{error, info, warn};
 
 use crate::config::Settings;
 use crate::errors;
-use crate::transport::Transport;
+use crate::snapshots::{self, Compaction, Snapshots};
+use crate::snapshotter::{SnapshotJob, Snapshotter, Taken};
+use crate::transport::{SnapshotOutcome, Transport};
 use crate::wal_writer::{WalEvent, WalJob, WalWriter};
 
 /// Inputs most handled in one turn before the core's output is worked off.
@@ -85,6 +96,21 @@ pub enum Input {
         reply: oneshot::Sender<()>,
     },
     Wal(WalEvent),
+    /// A snapshot received from the leader, verified and decoded, with the
+    /// message for the core.
+    InstallSnapshot {
+        msg: Box<Message>,
+        incoming: Box<snapshots::Incoming>,
+    },
+    /// The node's own snapshot is durable (or could not be written).
+    SnapshotSaved(Result<Taken, String>),
+    /// A snapshot transfer to a follower ended.
+    SnapshotSent {
+        to: NodeId,
+        index: Index,
+        outcome: SnapshotOutcome,
+        started: Instant,
+    },
 }
 
 #[derive(Clone)]
@@ -133,23 +159,38 @@ pub struct Driver {
     last_role: Role,
     last_term: Term,
     last_leader: Option<NodeId>,
+    snapshots: Snapshots,
+    snapshotter: Snapshotter,
+    /// The driver's own queue, for reports of background work.
+    tx: mpsc::UnboundedSender<Input>,
     rx: mpsc::UnboundedReceiver<Input>,
 }
 
-/// Creates the driver and its handle. The WAL writer reports into the
-/// driver's own queue.
+/// Creates the driver and its handle. The WAL writer and the snapshotter
+/// report into the driver's own queue. `snapshot` is the snapshot the node
+/// restarted from.
 pub fn new(
     raft: Raft,
     kv: KvStore,
     settings: Arc<Settings>,
     transport: Transport,
     wal: raftkv_wal::Wal,
+    snapshot: Option<SnapshotFile>,
 ) -> (Driver, DriverHandle) {
     let (tx, rx) = mpsc::unbounded_channel();
     let report = tx.clone();
     let wal = WalWriter::spawn(wal, move |ev| {
         let _ = report.send(Input::Wal(ev));
     });
+    let report = tx.clone();
+    let snapshotter = Snapshotter::spawn(settings.data_dir.clone(), move |taken| {
+        let _ = report.send(Input::SnapshotSaved(taken));
+    });
+    let snapshots = Snapshots::new(
+        settings.snapshot_entries,
+        settings.snapshot_catchup_entries,
+        snapshot,
+    );
     let status = raft.status();
     let driver = Driver {
         raft,
@@ -166,6 +207,9 @@ pub fn new(
         last_role: status.role,
         last_term: status.term,
         last_leader: status.leader,
+        snapshots,
+        snapshotter,
+        tx: tx.clone(),
         rx,
     };
     (driver, DriverHandle { tx })
@@ -206,7 +250,8 @@ impl Driver {
                     Err(_) => break,
                 }
             }
-            self.work_off_ready();
+            self.work_off_ready()?;
+            self.maybe_take_snapshot();
             self.observe_role();
             self.maybe_finish_shutdown();
         }
@@ -241,23 +286,42 @@ impl Driver {
 
     fn handle(&mut self, input: Input) -> Result<(), String> {
         match input {
-            Input::Peer(msg) if msg.kind == MessageKind::Snapshot => {
-                // Snapshot data has no path to this node yet: without it
-                // the metadata must not reach the core.
-                warn!(
-                    from = msg.from,
-                    index = msg.log_index,
-                    "snapshot message dropped"
-                );
-            }
             Input::Peer(msg) => self.raft.step(msg),
+            Input::InstallSnapshot { msg, incoming } => {
+                self.snapshots.receive(*incoming);
+                self.raft.step(*msg);
+            }
+            Input::SnapshotSaved(taken) => self.snapshot_saved(taken),
+            Input::SnapshotSent {
+                to,
+                index,
+                outcome,
+                started,
+            } => {
+                let ms = started.elapsed().as_millis() as u64;
+                match &outcome {
+                    Ok(bytes) => info!(to, index, bytes, ms, "snapshot sent"),
+                    Err(error) => warn!(to, index, ms, %error, "snapshot transfer failed"),
+                }
+                self.raft.on_snapshot_sent(to, index, outcome.is_ok());
+            }
+            Input::Wal(WalEvent::Compacted {
+                through,
+                segments_deleted,
+                wal_bytes,
+            }) => {
+                if segments_deleted > 0 {
+                    info!(through, segments_deleted, wal_bytes, "log segments deleted");
+                }
+            }
             Input::Propose { request, reply } => self.propose(request, reply),
             Input::Read { key, reply } => self.read(key, reply),
             Input::Status { with_digest, reply } => {
+                let core = self.raft.status();
                 let _ = reply.send(NodeStatus {
-                    core: self.raft.status(),
+                    core,
                     applied: self.kv.applied_index(),
-                    snapshot_index: 0,
+                    snapshot_index: core.snapshot_index,
                     digest: with_digest.then(|| self.kv.digest()),
                     applied_chain: self.kv.applied_chain(),
                 });
@@ -374,14 +438,25 @@ impl Driver {
         self.transport.send(messages);
     }
 
-    fn work_off_ready(&mut self) {
+    fn work_off_ready(&mut self) -> Result<(), String> {
         while self.raft.has_ready() {
-            let rd = self.raft.ready();
-            self.transport.send(rd.messages);
+            let mut rd = self.raft.ready();
+            let (snapshot_msgs, messages) = std::mem::take(&mut rd.messages)
+                .into_iter()
+                .partition::<Vec<_>, _>(|m| m.kind == MessageKind::Snapshot);
+            self.transport.send(messages);
+            for msg in snapshot_msgs {
+                self.send_snapshot(msg);
+            }
+            let installed = match &rd.snapshot {
+                Some(meta) => Some(self.install_snapshot(meta)?),
+                None => None,
+            };
             #[allow(unused_mut)]
             let mut job = WalJob {
                 number: rd.number,
                 hard_state: rd.hard_state,
+                snapshot: installed,
                 truncate_from: rd.truncate_from,
                 entries: rd.entries,
             };
@@ -416,6 +491,128 @@ impl Driver {
             }
             self.serve_reads();
         }
+        if let Some(ignored) = self.snapshots.drop_incoming() {
+            info!(
+                index = ignored.index,
+                term = ignored.term,
+                commit = self.raft.status().commit,
+                "snapshot from the leader not installed: stale, or already in the log"
+            );
+        }
+        Ok(())
+    }
+
+    // ---- snapshots ------------------------------------------------------
+
+    /// Starts a snapshot of the state machine if one is due: the copy is
+    /// made here, the encoding and writing on the snapshotter thread.
+    fn maybe_take_snapshot(&mut self) {
+        let applied = self.kv.applied_index();
+        if !self.snapshots.due(applied) {
+            return;
+        }
+        let Some(meta) = self.raft.snapshot_meta(applied) else {
+            return;
+        };
+        let started = Instant::now();
+        let store = self.kv.clone();
+        let copy_ms = started.elapsed().as_secs_f64() * 1000.0;
+        if copy_ms >= 50.0 {
+            warn!(
+                index = applied,
+                copy_ms, "copying the state machine for a snapshot was slow"
+            );
+        }
+        self.snapshots.started(applied);
+        self.snapshotter.submit(SnapshotJob { meta, store });
+    }
+
+    /// The snapshotter finished: the core learns of the snapshot and the
+    /// log is compacted behind it.
+    fn snapshot_saved(&mut self, taken: Result<Taken, String>) {
+        let taken = match taken {
+            Ok(t) => t,
+            Err(error) => {
+                error!(%error, "cannot write a snapshot; retrying later");
+                self.snapshots.failed(self.kv.applied_index());
+                return;
+            }
+        };
+        let meta = taken.file.meta.clone();
+        info!(
+            index = meta.index,
+            term = meta.term,
+            bytes = taken.file.bytes,
+            encode_ms = taken.encode.as_millis() as u64,
+            write_ms = taken.write.as_millis() as u64,
+            "snapshot taken"
+        );
+        self.raft.on_snapshot_saved(meta);
+        let compaction = self.snapshots.saved(taken.file);
+        self.compact(compaction);
+    }
+
+    fn compact(&mut self, c: Compaction) {
+        self.raft.compact(c.log_through);
+        if c.wal_through > 0 {
+            self.wal.compact(c.wal_through);
+        }
+    }
+
+    /// Ships the snapshot the core asks for; its outcome comes back as
+    /// [`Input::SnapshotSent`].
+    fn send_snapshot(&mut self, msg: Message) {
+        let (to, index) = (msg.to, msg.log_index);
+        let Some(path) = self.snapshots.file(index) else {
+            warn!(
+                to,
+                index, "the snapshot to send is gone; a newer one goes next"
+            );
+            self.raft.on_snapshot_sent(to, index, false);
+            return;
+        };
+        info!(to, index, "sending snapshot");
+        let report = self.tx.clone();
+        let started = Instant::now();
+        self.transport.send_snapshot(msg, path, move |outcome| {
+            let _ = report.send(Input::SnapshotSent {
+                to,
+                index,
+                outcome,
+                started,
+            });
+        });
+    }
+
+    /// The core replaced its log with the leader's snapshot `meta`: the
+    /// state machine becomes the one received with it. Returns the file for
+    /// the WAL writer to move into place.
+    fn install_snapshot(&mut self, meta: &SnapshotMeta) -> Result<snapshot::Received, String> {
+        let incoming = self.snapshots.take_incoming(meta).ok_or_else(|| {
+            format!(
+                "the Raft core installs snapshot {}/{}, which this node did not receive",
+                meta.index, meta.term
+            )
+        })?;
+        let previous = self.kv.applied_index();
+        self.kv = incoming.store;
+        info!(
+            index = meta.index,
+            term = meta.term,
+            bytes = incoming.received.bytes,
+            from = incoming.from,
+            previous_applied = previous,
+            "snapshot installed"
+        );
+        let file = SnapshotFile {
+            meta: meta.clone(),
+            path: snapshot::snapshot_path(&self.settings.data_dir, meta.index, meta.term),
+            bytes: incoming.received.bytes,
+        };
+        let compaction = self.snapshots.installed(file);
+        self.compact(compaction);
+        self.raft.on_applied(self.kv.applied_index());
+        Ok(incoming.received)
     }
 
     /// The not-leader answer naming the leader this node knows of.

@@ -6,6 +6,9 @@ mod driver;
 mod errors;
 mod kv_service;
 mod peer_service;
+mod snapshots;
+mod snapshotter;
+mod storage;
 mod transport;
 mod wal_writer;
 
@@ -16,8 +19,7 @@ use std::time::Duration;
 use clap::Parser;
 use raftkv::proto::{kv_server::KvServer, raft_peer_server::RaftPeerServer};
 use raftkv_core::{Config, Raft};
-use raftkv_kv::{KvStore, SessionConfig};
-use raftkv_wal::Wal;
+use raftkv_kv::SessionConfig;
 use tokio::net::TcpListener;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
@@ -27,6 +29,7 @@ use crate::config::{Args, Settings};
 use crate::driver::{DriverHandle, Input};
 use crate::kv_service::KvService;
 use crate::peer_service::PeerService;
+use crate::storage::Storage;
 use crate::transport::{MAX_PEER_MESSAGE_BYTES, Transport};
 
 // Many small short-lived allocations per request (protobuf, HTTP/2 frames,
@@ -97,52 +100,46 @@ fn check_plant() -> Result<(), String> {
 
 fn start(settings: Settings) -> Result<(), String> {
     check_plant()?;
-    let (wal, restored) =
-        Wal::open(&settings.data_dir).map_err(|e| format!("cannot open data dir: {e}"))?;
-    if let Some(torn) = wal.torn_tail() {
-        warn!(
-            file = %wal.path().display(),
-            offset = torn.offset,
-            bytes = torn.bytes,
-            reason = %torn.reason,
-            "cut a torn record at the end of the write-ahead log"
-        );
-    }
-    info!(
-        id = settings.id,
-        term = restored.hard_state.term,
-        vote = ?restored.hard_state.vote,
-        commit = restored.hard_state.commit,
-        entries = restored.entries.len(),
-        data_dir = %settings.data_dir.display(),
-        "restored durable state"
-    );
+    let sessions = SessionConfig {
+        ttl_ms: settings.session_ttl_ms,
+        max_sessions: settings.max_sessions,
+    };
+    let mut storage = storage::open(&settings, sessions)?;
     let mut config = Config::new(settings.id, settings.peers.keys().copied().collect());
     config.election_ticks_min = settings.election_ticks_min;
     config.election_ticks_max = settings.election_ticks_max;
     config.heartbeat_ticks = settings.heartbeat_ticks;
     config.max_inflight_appends = settings.max_inflight_appends;
-    let raft = Raft::new(config, restored, rand::random()).map_err(|e| {
+    let restored = std::mem::take(&mut storage.restored);
+    let mut raft = Raft::new(config, restored, rand::random()).map_err(|e| {
         format!(
             "cannot start Raft from the data in {}: {e}",
             settings.data_dir.display()
         )
     })?;
-    let kv = KvStore::new(SessionConfig {
-        ttl_ms: settings.session_ttl_ms,
-        max_sessions: settings.max_sessions,
-    });
+    // The log after a restart holds everything back to the oldest segment
+    // kept; only the catch-up entries behind the snapshot stay in memory.
+    let snapshot_index = raft.snapshot().index;
+    raft.compact(snapshot_index.saturating_sub(settings.snapshot_catchup_entries));
     let runtime = raftkv::runtime::build(settings.worker_threads)
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    runtime.block_on(serve(Arc::new(settings), raft, kv, wal))
+    runtime.block_on(serve(Arc::new(settings), raft, storage))
 }
 
-async fn serve(settings: Arc<Settings>, raft: Raft, kv: KvStore, wal: Wal) -> Result<(), String> {
+async fn serve(settings: Arc<Settings>, raft: Raft, storage: Storage) -> Result<(), String> {
     let listener = TcpListener::bind(settings.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
     let transport = Transport::start(settings.id, &settings.peers)?;
-    let (driver, handle) = driver::new(raft, kv, settings.clone(), transport, wal);
+    let sessions = storage.kv.config();
+    let (driver, handle) = driver::new(
+        raft,
+        storage.kv,
+        settings.clone(),
+        transport,
+        storage.wal,
+        storage.snapshot,
+    );
     let driver_task = tokio::spawn(driver.run());
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -164,10 +161,15 @@ async fn serve(settings: Arc<Settings>, raft: Raft, kv: KvStore, wal: Wal) -> Re
     // Set when shutdown begins: ends the peers' long-lived streams, which
     // the server's graceful shutdown would otherwise wait for.
     let (closing, closing_rx) = tokio::sync::watch::channel(false);
-    let peer_service =
-        RaftPeerServer::new(PeerService::new(settings.id, handle.clone(), closing_rx))
-            .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES);
+    let peer_service = RaftPeerServer::new(PeerService::new(
+        settings.id,
+        handle.clone(),
+        closing_rx,
+        settings.data_dir.clone(),
+        sessions,
+    ))
+    .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
+    .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES);
 
     info!(id = settings.id, listen = %settings.listen, "serving");
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));

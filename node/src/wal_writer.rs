@@ -1,11 +1,14 @@
 //! The thread that owns the write-ahead log and group-commits: it writes
 //! every job that is queued, then makes them all durable with one fsync,
-//! then reports the newest ready number that is durable.
+//! then reports the newest ready number that is durable. It also moves
+//! snapshots received from the leader into place (before the log records
+//! them) and deletes the log segments that snapshots cover.
 
 use std::sync::mpsc;
 use std::thread;
 
 use raftkv_core::{Entry, HardState, Index};
+use raftkv_wal::snapshot::{self, Received};
 use raftkv_wal::{Wal, WalError};
 
 /// The writes of one `Ready`.
@@ -13,14 +16,28 @@ use raftkv_wal::{Wal, WalError};
 pub struct WalJob {
     pub number: u64,
     pub hard_state: Option<HardState>,
+    /// A snapshot from the leader that replaces the log: its file is moved
+    /// into place, then the log records it, before the rest of the job.
+    pub snapshot: Option<Received>,
     pub truncate_from: Option<Index>,
     pub entries: Vec<Entry>,
 }
 
 impl WalJob {
     pub fn is_empty(&self) -> bool {
-        self.hard_state.is_none() && self.truncate_from.is_none() && self.entries.is_empty()
+        self.hard_state.is_none()
+            && self.snapshot.is_none()
+            && self.truncate_from.is_none()
+            && self.entries.is_empty()
     }
+}
+
+/// What the writer is asked to do, in order.
+#[derive(Debug)]
+enum Command {
+    Write(WalJob),
+    /// Delete the segments that hold nothing after this index.
+    Compact(Index),
 }
 
 /// What the writer reports back.
@@ -28,12 +45,18 @@ impl WalJob {
 pub enum WalEvent {
     /// Every job up to and including this ready number is durable.
     Durable(u64),
+    /// Segments were deleted by a compaction through `through`.
+    Compacted {
+        through: Index,
+        segments_deleted: usize,
+        wal_bytes: u64,
+    },
     /// The log failed; what is on disk is unknown, so the node must stop.
     Failed(WalError),
 }
 
 pub struct WalWriter {
-    jobs: mpsc::Sender<WalJob>,
+    jobs: mpsc::Sender<Command>,
 }
 
 impl WalWriter {
@@ -50,21 +73,39 @@ impl WalWriter {
     /// Queues a job; jobs are written in the order submitted.
     pub fn submit(&self, job: WalJob) {
         // Fails only once the writer stopped after a failure it reported.
-        let _ = self.jobs.send(job);
+        let _ = self.jobs.send(Command::Write(job));
+    }
+
+    /// Queues the deletion of the segments that hold nothing after
+    /// `through`, which a durable snapshot must cover.
+    pub fn compact(&self, through: Index) {
+        let _ = self.jobs.send(Command::Compact(through));
     }
 }
 
-fn run(mut wal: Wal, rx: mpsc::Receiver<WalJob>, report: impl Fn(WalEvent)) {
+fn run(mut wal: Wal, rx: mpsc::Receiver<Command>, report: impl Fn(WalEvent)) {
     while let Ok(first) = rx.recv() {
-        let mut newest = first.number;
+        let mut newest = None;
         let mut wrote = false;
         let mut next = Some(first);
         let result = (|| {
-            while let Some(job) = next.take() {
-                newest = newest.max(job.number);
-                if !job.is_empty() {
-                    wal.write(job.hard_state.as_ref(), job.truncate_from, &job.entries)?;
-                    wrote = true;
+            while let Some(command) = next.take() {
+                match command {
+                    Command::Write(job) => {
+                        newest = Some(job.number);
+                        if !job.is_empty() {
+                            write(&mut wal, job)?;
+                            wrote = true;
+                        }
+                    }
+                    Command::Compact(through) => {
+                        let segments_deleted = wal.compact(through)?;
+                        report(WalEvent::Compacted {
+                            through,
+                            segments_deleted,
+                            wal_bytes: wal.total_bytes(),
+                        });
+                    }
                 }
                 next = rx.try_recv().ok();
             }
@@ -74,13 +115,27 @@ fn run(mut wal: Wal, rx: mpsc::Receiver<WalJob>, report: impl Fn(WalEvent)) {
             Ok::<(), WalError>(())
         })();
         match result {
-            Ok(()) => report(WalEvent::Durable(newest)),
+            Ok(()) => {
+                if let Some(n) = newest {
+                    report(WalEvent::Durable(n));
+                }
+            }
             Err(e) => {
                 report(WalEvent::Failed(e));
                 return;
             }
         }
     }
+}
+
+fn write(wal: &mut Wal, job: WalJob) -> Result<(), WalError> {
+    if let Some(received) = job.snapshot {
+        let (index, term) = (received.meta.index, received.meta.term);
+        // The file is durable in place before the log refers to it.
+        snapshot::install(wal.dir(), received)?;
+        wal.write_snapshot(index, term)?;
+    }
+    wal.write(job.hard_state.as_ref(), job.truncate_from, &job.entries)
 }
 
 #[cfg(test)]
@@ -113,18 +168,21 @@ mod tests {
         writer.submit(WalJob {
             number: 1,
             hard_state: Some(hs),
+            snapshot: None,
             truncate_from: None,
             entries: vec![entry(1, 1), entry(2, 2)],
         });
         writer.submit(WalJob {
             number: 2,
             hard_state: None,
+            snapshot: None,
             truncate_from: None,
             entries: vec![],
         });
         writer.submit(WalJob {
             number: 3,
             hard_state: None,
+            snapshot: None,
             truncate_from: Some(2),
             entries: vec![entry(2, 2), entry(3, 2)],
         });
@@ -136,6 +194,7 @@ mod tests {
                     durable = n;
                 }
                 WalEvent::Failed(e) => panic!("{e}"),
+                WalEvent::Compacted { .. } => panic!("nothing to compact"),
             }
         }
         drop(writer);

@@ -399,7 +399,8 @@ pub async fn wait_applied(cluster: &Cluster, i: usize, index: u64, timeout: Dura
 
 /// Waits until every running node has applied the same index as the
 /// leader's commit index, then asserts that their state-machine digests,
-/// applied chains and log entry hashes agree.
+/// applied chains and log entry hashes agree (the entries every node still
+/// holds: from the highest first log index on).
 pub async fn assert_replicas_agree(cluster: &Cluster, timeout: Duration) {
     let nodes = cluster.running();
     let leader = cluster.wait_leader(&nodes, timeout).await;
@@ -408,8 +409,10 @@ pub async fn assert_replicas_agree(cluster: &Cluster, timeout: Duration) {
         wait_applied(cluster, i, commit, timeout).await;
     }
     let mut first: Option<(usize, StatusResponse)> = None;
+    let mut from = 1;
     for &i in &nodes {
         let s = status_of(&cluster.addr(i), true).await.expect("status");
+        from = from.max(s.first_log_index);
         assert_eq!(s.applied_index, commit, "node {} applied", i + 1);
         assert_ne!(s.state_digest, 0, "node {} gave no digest", i + 1);
         match &first {
@@ -427,22 +430,44 @@ pub async fn assert_replicas_agree(cluster: &Cluster, timeout: Duration) {
     }
     let mut hashes = Vec::new();
     for &i in &nodes {
-        let mut c = client(&cluster.addr(i)).await;
+        let entries = entry_hashes(&cluster.addr(i), from, commit).await;
+        let want = (commit + 1).saturating_sub(from);
+        assert_eq!(
+            entries.len() as u64,
+            want,
+            "node {} entries {from}..={commit}",
+            i + 1
+        );
+        hashes.push(entries);
+    }
+    assert!(
+        hashes.windows(2).all(|w| w[0] == w[1]),
+        "entry hashes differ in {from}..={commit}"
+    );
+}
+
+/// The hashes of the entries node `addr` holds in `[from, to]`, asked for
+/// a page at a time.
+pub async fn entry_hashes(addr: &str, from: u64, to: u64) -> Vec<raftkv::proto::EntryHash> {
+    let mut c = client(addr).await;
+    let mut out = Vec::new();
+    let mut at = from;
+    while at <= to {
         let r = c
             .entry_hashes(raftkv::proto::EntryHashesRequest {
-                from_index: 1,
-                to_index: commit,
+                from_index: at,
+                to_index: to,
             })
             .await
             .expect("entry hashes")
             .into_inner();
-        assert_eq!(r.entries.len() as u64, commit, "node {}", i + 1);
-        hashes.push(r.entries);
+        let Some(last) = r.entries.last().map(|e| e.index) else {
+            break;
+        };
+        out.extend(r.entries);
+        at = last + 1;
     }
-    assert!(
-        hashes.windows(2).all(|w| w[0] == w[1]),
-        "entry hashes differ"
-    );
+    out
 }
 
 /// Waits for the process of node `i` to exit; returns its status and log.
@@ -466,6 +491,32 @@ pub fn wait_exit(
     }
 }
 
+/// The log segment being written in `data_dir` (the newest).
 pub fn wal_file(data_dir: &Path) -> PathBuf {
-    data_dir.join("wal.log")
+    wal_segments(data_dir).pop().expect("a log segment")
+}
+
+/// Every log segment in `data_dir`, oldest first.
+pub fn wal_segments(data_dir: &Path) -> Vec<PathBuf> {
+    let mut segments: Vec<PathBuf> = std::fs::read_dir(data_dir)
+        .expect("read data dir")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with("wal-") && name.ends_with(".log")
+        })
+        .collect();
+    segments.sort();
+    segments
+}
+
+/// Every snapshot file in `data_dir`, oldest first.
+pub fn snapshot_files(data_dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(data_dir)
+        .expect("read data dir")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "snap"))
+        .collect();
+    files.sort();
+    files
 }

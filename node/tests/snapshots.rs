@@ -1,0 +1,280 @@
+//! Snapshots and log compaction with real node processes: catch-up through
+//! InstallSnapshot, restart after compaction, damaged snapshot files, and
+//! exactly-once across a snapshot install.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use raftkv::proto::StatusResponse;
+
+/// Small snapshots and segments, so that a few thousand writes cross many.
+const SNAPSHOTS: &[&str] = &[
+    "--snapshot-entries",
+    "200",
+    "--snapshot-catchup-entries",
+    "50",
+    "--wal-segment-bytes",
+    "16384",
+];
+
+/// The key and value of write `i` (of lane `i % 16`): every key is written
+/// by one lane only, so its last value is known.
+fn kv_of(i: u64) -> (String, Vec<u8>) {
+    (
+        format!("l{}-{}", i % 16, (i / 16) % 20),
+        i.to_le_bytes().to_vec(),
+    )
+}
+
+/// The value the key of write `last` has once writes `0..n` are done.
+fn final_value(i: u64, n: u64) -> (String, Vec<u8>) {
+    let mut last = i;
+    while last + 16 * 20 < n {
+        last += 16 * 20;
+    }
+    (kv_of(i).0, kv_of(last).1)
+}
+
+/// Writes `n` keys through the leader among `nodes`, 16 at a time (one
+/// session per lane). Returns the highest index acknowledged.
+async fn write_many(cluster: &Cluster, nodes: &[usize], id: u64, n: u64) -> u64 {
+    let leader = cluster.wait_leader(nodes, Duration::from_secs(10)).await;
+    let client = client(&cluster.addr(leader)).await;
+    let mut tasks = Vec::new();
+    for lane in 0..16u64 {
+        let mut c = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut highest = 0;
+            // One session per lane: each numbers its own requests.
+            let client_id = id * 100 + lane;
+            for (seq, i) in (lane..n).step_by(16).enumerate() {
+                let (key, value) = kv_of(i);
+                let req = set_request(client_id, seq as u64 + 1, &key, &value);
+                let index = c.set(req).await.expect("set").into_inner().index;
+                highest = highest.max(index);
+            }
+            highest
+        }));
+    }
+    let mut highest = 0;
+    for t in tasks {
+        highest = highest.max(t.await.unwrap());
+    }
+    highest
+}
+
+async fn status_now(cluster: &Cluster, i: usize) -> StatusResponse {
+    status(&cluster.addr(i)).await.expect("status")
+}
+
+fn log_of(cluster: &Cluster, i: usize) -> String {
+    std::fs::read_to_string(&cluster.nodes[i].log).unwrap_or_default()
+}
+
+/// The `index=` of every log line with `what`.
+fn logged_indexes(log: &str, what: &str) -> Vec<u64> {
+    log.lines()
+        .filter(|l| l.contains(what))
+        .filter_map(|l| {
+            let at = l.find(" index=")? + 7;
+            l[at..].split(' ').next()?.parse().ok()
+        })
+        .collect()
+}
+
+#[test]
+fn a_stopped_follower_catches_up_through_a_snapshot() {
+    run(async {
+        let mut cluster = Cluster::start(3, SNAPSHOTS);
+        let leader = cluster
+            .wait_leader(&[0, 1, 2], Duration::from_secs(10))
+            .await;
+        let f = (leader + 1) % 3;
+        write_many(&cluster, &[0, 1, 2], 1, 100).await;
+        wait_applied(
+            &cluster,
+            f,
+            status_now(&cluster, leader).await.commit_index,
+            Duration::from_secs(10),
+        )
+        .await;
+        let behind = status_now(&cluster, f).await.applied_index;
+        cluster.kill(f);
+        let others: Vec<usize> = (0..3).filter(|&i| i != f).collect();
+        let last = write_many(&cluster, &others, 2, 3000).await;
+
+        // The leader compacted past everything the stopped follower has.
+        let leader = cluster.wait_leader(&others, Duration::from_secs(10)).await;
+        let s = status_now(&cluster, leader).await;
+        assert!(
+            s.first_log_index > behind + 1,
+            "leader log starts at {} (follower at {behind})",
+            s.first_log_index
+        );
+        assert!(s.snapshot_index >= s.first_log_index, "{s:?}");
+        assert!(snapshot_files(&cluster.nodes[leader].data_dir).len() <= 2);
+
+        cluster.spawn(f);
+        wait_applied(&cluster, f, last, Duration::from_secs(30)).await;
+        let s = status_now(&cluster, f).await;
+        assert!(s.snapshot_index > behind, "{s:?}");
+        let installed = logged_indexes(&log_of(&cluster, f), "snapshot installed");
+        assert!(
+            installed.iter().any(|&i| i > behind),
+            "no snapshot installed after index {behind}: {installed:?}"
+        );
+        let sent = logged_indexes(&log_of(&cluster, leader), "snapshot sent");
+        assert!(!sent.is_empty(), "the leader logged no snapshot sent");
+        assert_replicas_agree(&cluster, Duration::from_secs(20)).await;
+    });
+}
+
+#[test]
+fn restart_after_compaction_restores_the_same_state() {
+    run(async {
+        let mut cluster = Cluster::start(1, SNAPSHOTS);
+        write_many(&cluster, &[0], 3, 2000).await;
+        let before = status_of(&cluster.addr(0), true).await.unwrap();
+        let dir = cluster.nodes[0].data_dir.clone();
+        let segments_before = wal_segments(&dir);
+        assert!(before.snapshot_index >= 1800, "{before:?}");
+        assert!(before.first_log_index > 1, "{before:?}");
+        cluster.kill(0);
+        // Segments the snapshots cover are gone; at most two snapshots stay.
+        assert!(
+            !segments_before
+                .iter()
+                .any(|p| p.ends_with("wal-0000000000000000-0000000000000001.log")),
+            "the first segment is still there: {segments_before:?}"
+        );
+        assert!(
+            snapshot_files(&dir).len() <= 2,
+            "{:?}",
+            snapshot_files(&dir)
+        );
+
+        cluster.spawn(0);
+        cluster.wait_leader(&[0], Duration::from_secs(10)).await;
+        // The restarted node also applies its new term's no-op.
+        wait_applied(
+            &cluster,
+            0,
+            before.applied_index + 1,
+            Duration::from_secs(10),
+        )
+        .await;
+        let after = status_of(&cluster.addr(0), true).await.unwrap();
+        assert!(after.snapshot_index >= before.snapshot_index, "{after:?}");
+        let log = log_of(&cluster, 0);
+        let loaded = logged_indexes(&log, "snapshot loaded");
+        assert_eq!(loaded, vec![before.snapshot_index], "{log}");
+        for i in 0..320 {
+            let (key, value) = final_value(i, 2000);
+            assert_eq!(
+                get(&cluster.addr(0), &key).await.unwrap(),
+                Some(value),
+                "{key}"
+            );
+        }
+    });
+}
+
+/// A single node with two snapshots kept: damages the newest snapshot file
+/// and restarts it.
+async fn damage_newest_snapshot(cluster: &mut Cluster) -> (StatusResponse, std::path::PathBuf) {
+    write_many(cluster, &[0], 4, 1000).await;
+    let before = status_of(&cluster.addr(0), true).await.unwrap();
+    cluster.kill(0);
+    let files = snapshot_files(&cluster.nodes[0].data_dir);
+    assert_eq!(files.len(), 2, "{files:?}");
+    let newest = files.last().unwrap().clone();
+    let mut bytes = std::fs::read(&newest).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x20;
+    std::fs::write(&newest, &bytes).unwrap();
+    (before, newest)
+}
+
+#[test]
+fn a_damaged_snapshot_is_reported_and_the_older_one_with_the_log_used() {
+    run(async {
+        let mut cluster = Cluster::start(1, SNAPSHOTS);
+        let (before, damaged) = damage_newest_snapshot(&mut cluster).await;
+        cluster.spawn(0);
+        cluster.wait_leader(&[0], Duration::from_secs(10)).await;
+        let log = log_of(&cluster, 0);
+        assert!(
+            log.contains("damaged snapshot file") && log.contains(&damaged.display().to_string()),
+            "{log}"
+        );
+        wait_applied(&cluster, 0, before.applied_index, Duration::from_secs(10)).await;
+        for i in 0..320 {
+            let (key, value) = final_value(i, 1000);
+            assert_eq!(
+                get(&cluster.addr(0), &key).await.unwrap(),
+                Some(value),
+                "{key}"
+            );
+        }
+    });
+}
+
+#[test]
+fn a_damaged_snapshot_the_log_no_longer_covers_stops_the_node() {
+    run(async {
+        let mut cluster = Cluster::start(1, SNAPSHOTS);
+        let (_, damaged) = damage_newest_snapshot(&mut cluster).await;
+        // The older one is damaged too: nothing valid covers the log's start.
+        let older = snapshot_files(&cluster.nodes[0].data_dir)[0].clone();
+        std::fs::write(&older, b"not a snapshot").unwrap();
+        cluster.spawn(0);
+        let (status, log) = wait_exit(&mut cluster, 0, Duration::from_secs(10));
+        assert!(!status.success(), "started without its snapshot:\n{log}");
+        assert!(
+            log.contains(&damaged.display().to_string())
+                && log.contains(&older.display().to_string()),
+            "the error names the damaged files:\n{log}"
+        );
+        assert!(log.contains("lose"), "{log}");
+    });
+}
+
+#[test]
+fn a_retried_set_across_a_snapshot_install_applies_once() {
+    run(async {
+        let mut cluster = Cluster::start(3, SNAPSHOTS);
+        let all = [0, 1, 2];
+        let leader = cluster.wait_leader(&all, Duration::from_secs(10)).await;
+        let f = (leader + 1) % 3;
+        cluster.kill(f);
+        let others: Vec<usize> = (0..3).filter(|&i| i != f).collect();
+        // Client 7's write is applied; its reply could have been lost.
+        let first = set_on_cluster(&cluster, &others, 7, 1, "k", b"v1").await;
+        set_on_cluster(&cluster, &others, 8, 1, "k", b"v2").await;
+        let last = write_many(&cluster, &others, 5, 1500).await;
+
+        // The follower comes back through a snapshot, which must hold the
+        // client sessions: its state equals the others'.
+        cluster.spawn(f);
+        wait_applied(&cluster, f, last, Duration::from_secs(30)).await;
+        let installed = logged_indexes(&log_of(&cluster, f), "snapshot installed");
+        assert!(
+            installed.iter().any(|&i| i > first),
+            "node {} caught up without a snapshot covering index {first}: {installed:?}",
+            f + 1
+        );
+        assert_replicas_agree(&cluster, Duration::from_secs(20)).await;
+
+        // The retry gets the original answer and changes nothing on any
+        // replica, the one restored from the snapshot included.
+        let again = set_on_cluster(&cluster, &all, 7, 1, "k", b"v1").await;
+        assert_eq!(again, first, "the retry was applied again");
+        assert_eq!(
+            get_on_cluster(&cluster, &all, "k").await.as_deref(),
+            Some(&b"v2"[..])
+        );
+        assert_replicas_agree(&cluster, Duration::from_secs(20)).await;
+    });
+}
