@@ -167,15 +167,15 @@ pub struct Driver {
 }
 
 /// Creates the driver and its handle. The WAL writer and the snapshotter
-/// report into the driver's own queue. `snapshot` is the snapshot the node
-/// restarted from.
+/// report into the driver's own queue. `snapshots` are the snapshot files
+/// in the data dir, the newest the one the node restarted from.
 pub fn new(
     raft: Raft,
     kv: KvStore,
     settings: Arc<Settings>,
     transport: Transport,
     wal: raftkv_wal::Wal,
-    snapshot: Option<SnapshotFile>,
+    snapshots: BTreeMap<Index, std::path::PathBuf>,
 ) -> (Driver, DriverHandle) {
     let (tx, rx) = mpsc::unbounded_channel();
     let report = tx.clone();
@@ -189,7 +189,7 @@ pub fn new(
     let snapshots = Snapshots::new(
         settings.snapshot_entries,
         settings.snapshot_catchup_entries,
-        snapshot,
+        snapshots,
     );
     let status = raft.status();
     let driver = Driver {

@@ -138,7 +138,7 @@ async fn serve(settings: Arc<Settings>, raft: Raft, storage: Storage) -> Result<
         settings.clone(),
         transport,
         storage.wal,
-        storage.snapshot,
+        storage.snapshots,
     );
     let driver_task = tokio::spawn(driver.run());
 

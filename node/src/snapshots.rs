@@ -28,7 +28,8 @@ pub struct Snapshots {
     every: u64,
     /// Entries kept in the log behind the newest snapshot.
     catchup: u64,
-    files: BTreeMap<Index, SnapshotFile>,
+    /// The snapshot files kept, by index.
+    files: BTreeMap<Index, PathBuf>,
     /// Index of the snapshot being written.
     taking: Option<Index>,
     /// Applied index at which the next snapshot is due.
@@ -48,14 +49,11 @@ pub struct Compaction {
 }
 
 impl Snapshots {
-    /// `newest` is the snapshot the node restarted from.
-    pub fn new(every: u64, catchup: u64, newest: Option<SnapshotFile>) -> Snapshots {
-        let mut files = BTreeMap::new();
-        let mut next_due = every;
-        if let Some(f) = newest {
-            next_due = f.meta.index + every;
-            files.insert(f.meta.index, f);
-        }
+    /// `files` are the snapshot files in the data dir, the newest of them
+    /// the one the node restarted from.
+    pub fn new(every: u64, catchup: u64, files: BTreeMap<Index, PathBuf>) -> Snapshots {
+        let newest = files.keys().next_back().copied().unwrap_or(0);
+        let next_due = newest + every;
         Snapshots {
             every,
             catchup,
@@ -97,14 +95,14 @@ impl Snapshots {
     }
 
     fn add(&mut self, file: SnapshotFile) -> Compaction {
-        self.files.insert(file.meta.index, file);
+        self.files.insert(file.meta.index, file.path);
         while self.files.len() > KEEP {
             let (_, old) = self.files.pop_first().expect("more than KEEP");
-            if let Err(e) = std::fs::remove_file(&old.path) {
-                warn!(file = %old.path.display(), error = %e, "cannot delete an old snapshot");
+            if let Err(e) = std::fs::remove_file(&old) {
+                warn!(file = %old.display(), error = %e, "cannot delete an old snapshot");
             }
         }
-        let newest = self.newest().map_or(0, |m| m.index);
+        let newest = self.files.keys().next_back().copied().unwrap_or(0);
         let log_through = newest.saturating_sub(self.catchup);
         let older = if self.files.len() >= KEEP {
             *self.files.keys().next().expect("not empty")
@@ -117,13 +115,9 @@ impl Snapshots {
         }
     }
 
-    pub fn newest(&self) -> Option<&SnapshotMeta> {
-        self.files.values().next_back().map(|f| &f.meta)
-    }
-
     /// The file of the snapshot of `index`, if kept.
     pub fn file(&self, index: Index) -> Option<PathBuf> {
-        self.files.get(&index).map(|f| f.path.clone())
+        self.files.get(&index).cloned()
     }
 
     /// Keeps a snapshot received from the leader for the core to decide on
@@ -163,7 +157,7 @@ mod tests {
     #[test]
     fn keeps_two_and_compacts_the_log_no_further_than_the_older() {
         let dir = tempfile::tempdir().unwrap();
-        let mut s = Snapshots::new(100, 30, None);
+        let mut s = Snapshots::new(100, 30, BTreeMap::new());
         assert!(!s.due(99));
         assert!(s.due(100));
         s.started(100);
@@ -196,10 +190,35 @@ mod tests {
         );
         assert!(!first.exists(), "the oldest file is deleted");
         assert!(s.file(200).unwrap().exists());
-        assert_eq!(s.newest().unwrap().index, 450);
+        assert!(s.file(450).is_some());
         assert!(!s.due(549) && s.due(550));
         s.started(550);
         s.failed(560);
         assert!(!s.due(600) && s.due(660));
+    }
+}
+
+#[cfg(test)]
+mod restart_tests {
+    use super::*;
+
+    #[test]
+    fn files_found_at_start_up_take_part_in_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |index| {
+            let meta = SnapshotMeta {
+                index,
+                term: 1,
+                voters: vec![1],
+            };
+            raftkv_wal::snapshot::write(dir.path(), &meta, b"x").unwrap()
+        };
+        let (a, b) = (write(100), write(200));
+        let found = BTreeMap::from([(100, a.path.clone()), (200, b.path.clone())]);
+        let mut s = Snapshots::new(100, 0, found);
+        assert!(!s.due(299) && s.due(300));
+        s.saved(write(300));
+        assert!(!a.path.exists(), "the oldest found at start-up is deleted");
+        assert!(b.path.exists());
     }
 }

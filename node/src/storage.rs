@@ -2,9 +2,12 @@
 //! state machine, the log after it the Raft core's durable state. Every
 //! repair and every fallback is logged.
 
-use raftkv_core::Restored;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use raftkv_core::{Index, Restored};
 use raftkv_kv::{KvStore, SessionConfig};
-use raftkv_wal::{SnapshotFile, Wal, WalOptions};
+use raftkv_wal::{Wal, WalOptions, snapshot};
 use tracing::{error, info, warn};
 
 use crate::config::Settings;
@@ -14,8 +17,9 @@ pub struct Storage {
     pub wal: Wal,
     pub restored: Restored,
     pub kv: KvStore,
-    /// The snapshot the state machine was loaded from.
-    pub snapshot: Option<SnapshotFile>,
+    /// The snapshot files in the data dir by index, the newest the one the
+    /// state machine was loaded from.
+    pub snapshots: BTreeMap<Index, PathBuf>,
 }
 
 pub fn open(settings: &Settings, sessions: SessionConfig) -> Result<Storage, String> {
@@ -38,13 +42,19 @@ pub fn open(settings: &Settings, sessions: SessionConfig) -> Result<Storage, Str
         info!(file = %path.display(), "deleted the temporary file of an interrupted snapshot");
     }
     for d in &opened.damaged {
+        // Moved aside, kept for inspection: never tried or shipped again.
+        let mut aside = d.path.clone().into_os_string();
+        aside.push(".damaged");
+        let moved = std::fs::rename(&d.path, &aside);
         error!(
             file = %d.path.display(),
             reason = %d.reason,
+            moved_to = %PathBuf::from(&aside).display(),
+            moved = moved.is_ok(),
             "damaged snapshot file skipped; started from an older snapshot and the log after it"
         );
     }
-    let (kv, snapshot) = match opened.snapshot {
+    let (kv, loaded) = match opened.snapshot {
         None => (KvStore::new(sessions), None),
         Some(loaded) => {
             let path = loaded.file.path.display().to_string();
@@ -65,16 +75,23 @@ pub fn open(settings: &Settings, sessions: SessionConfig) -> Result<Storage, Str
                 file = %path,
                 "snapshot loaded"
             );
-            (kv, Some(loaded.file))
+            (kv, Some(loaded.file.meta.index))
         }
     };
+    // Every snapshot up to the one loaded; newer ones were damaged.
+    let snapshots = snapshot::list(dir)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|(index, _, _)| Some(*index) <= loaded)
+        .map(|(index, _, path)| (index, path))
+        .collect();
     let restored = opened.restored;
     info!(
         id = settings.id,
         term = restored.hard_state.term,
         vote = ?restored.hard_state.vote,
         commit = restored.hard_state.commit,
-        snapshot_index = snapshot.as_ref().map_or(0, |s| s.meta.index),
+        snapshot_index = loaded.unwrap_or(0),
         first_index = restored.entries.first().map_or(0, |e| e.index),
         entries = restored.entries.len(),
         data_dir = %dir.display(),
@@ -84,6 +101,6 @@ pub fn open(settings: &Settings, sessions: SessionConfig) -> Result<Storage, Str
         wal,
         restored,
         kv,
-        snapshot,
+        snapshots,
     })
 }

@@ -38,6 +38,7 @@ fn restored_node(id: NodeId, n: u64, term: Term, commit: Index, terms: &[Term]) 
             vote: None,
             commit,
         },
+        snapshot: None,
         entries,
     };
     Raft::new(config(id, n), restored, id).unwrap()
