@@ -50,7 +50,6 @@ const EXIT_USAGE: u8 = exit::USAGE;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    restore_sigpipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -68,16 +67,22 @@ fn main() -> ExitCode {
         Command::Client(args) => client_cmd::main(args),
         Command::Bench(args) => bench::main(args),
         Command::Run(args) => run::main(args),
-        Command::Check(args) => check::main(args),
+        Command::Check(args) => {
+            restore_sigpipe();
+            check::main(args)
+        }
     }
 }
 
 /// Output to a closed pipe (`harness check RUN | head -1`) ends the process
 /// quietly, as it does for other Unix tools, instead of a panic in
-/// `println!`: Rust ignores SIGPIPE unless told otherwise.
+/// `println!`: Rust ignores SIGPIPE unless told otherwise. Only for commands
+/// that touch no socket: hyper writes to connections with `writev`, which
+/// raises SIGPIPE on a connection a killed node reset, and the default
+/// disposition would end the whole process there.
 fn restore_sigpipe() {
     use nix::sys::signal::{SigHandler, Signal, signal};
-    // SAFETY: called first thing in main, before any thread exists; the
+    // SAFETY: called from main before any thread exists; the
     // default disposition installs no handler code.
     let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 }
