@@ -4,11 +4,12 @@
 //!
 //! - learns which node id lives at which address from each node's `Status`,
 //!   and which node leads;
-//! - sends every request to the node it believes leads, and follows a
-//!   not-leader answer to the hinted leader: by the leader's id when it knows
-//!   that id's address (the hinted address is where the answering node sends
-//!   its own traffic, which may be a per-link proxy), else by the hinted
-//!   address;
+//! - sends every request to the node it believes leads (or, with
+//!   [`Routing::Bound`], to the one node it is bound to, as a client of one
+//!   server would), and follows a not-leader answer to the hinted leader: by
+//!   the leader's id when it knows that id's address (the hinted address is
+//!   where the answering node sends its own traffic, which may be a per-link
+//!   proxy), else by the hinted address;
 //! - retries with backoff until the operation's overall deadline, each
 //!   attempt bounded by its own deadline;
 //! - gives every write (`set`, `cas`, `noop`) a `(client_id, seq)` pair and
@@ -39,6 +40,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -76,6 +78,26 @@ pub struct ClientOptions {
     /// operation may have been applied. Otherwise return
     /// [`ClientError::SessionExpired`].
     pub renew_expired_session: bool,
+    /// Which node an operation goes to.
+    pub routing: Routing,
+}
+
+/// Which node a [`Client`] sends an operation to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Routing {
+    /// The node believed to lead: a guess shared with forks, updated from
+    /// status answers and redirects; after a failed attempt the client asks
+    /// every node who leads, or tries the next node.
+    #[default]
+    Leader,
+    /// Bound to the node at position `home` of the address list, as a client
+    /// of one server: an operation starts at the node this client last used
+    /// (its home at first, and always its home with `return_home`), follows
+    /// a not-leader answer to the hinted leader, and after a failed attempt
+    /// tries the same node again without asking the others. Only a node that
+    /// refuses connections makes a client without `return_home` move on to
+    /// the next address.
+    Bound { home: usize, return_home: bool },
 }
 
 impl Default for ClientOptions {
@@ -89,6 +111,7 @@ impl Default for ClientOptions {
             backoff_initial: Duration::from_millis(10),
             backoff_max: Duration::from_millis(500),
             renew_expired_session: true,
+            routing: Routing::Leader,
         }
     }
 }
@@ -191,6 +214,11 @@ pub struct Client {
     client_id: u64,
     /// Sequence number of the next write.
     next_seq: u64,
+    /// With [`Routing::Bound`], the position of the node the next attempt
+    /// goes to.
+    current: AtomicUsize,
+    /// Position of the node that answered the last operation that succeeded.
+    answered: AtomicUsize,
 }
 
 /// How one attempt ended.
@@ -203,6 +231,8 @@ enum Attempt<T> {
     },
     /// Definitely not applied, no leader known: back off and try the next node.
     NoLeader(String),
+    /// Definitely not applied: the node refused the connection.
+    Unreachable(String),
     /// The attempt's outcome is unknown.
     Unknown(String),
     InvalidArgument(String),
@@ -306,6 +336,10 @@ impl Client {
         } else {
             1
         };
+        let home = match options.routing {
+            Routing::Bound { home, .. } => home,
+            Routing::Leader => 0,
+        };
         let client = Client {
             shared: Arc::new(Mutex::new(Shared {
                 addrs: addrs.to_vec(),
@@ -316,6 +350,8 @@ impl Client {
             options,
             client_id,
             next_seq,
+            current: AtomicUsize::new(home),
+            answered: AtomicUsize::new(usize::MAX),
         };
         client.refresh().await;
         Ok(client)
@@ -323,13 +359,38 @@ impl Client {
 
     /// A new session (random client id) over the same connections.
     pub fn fork(&self) -> Client {
-        let mut options = self.options.clone();
-        options.client_id = 0;
+        self.fork_with(self.options.clone())
+    }
+
+    /// A new session over the same connections with other settings: its
+    /// own timeouts and routing (`client_id` 0: a random id; `resume_session`
+    /// is ignored).
+    pub fn fork_with(&self, options: ClientOptions) -> Client {
+        let client_id = if options.client_id == 0 {
+            random_id()
+        } else {
+            options.client_id
+        };
+        let home = match options.routing {
+            Routing::Bound { home, .. } => home,
+            Routing::Leader => self.shared.lock().unwrap().leader,
+        };
         Client {
             shared: self.shared.clone(),
             options,
-            client_id: random_id(),
+            client_id,
             next_seq: 1,
+            current: AtomicUsize::new(home),
+            answered: AtomicUsize::new(usize::MAX),
+        }
+    }
+
+    /// Position (in [`Client::addrs`]) of the node that answered the last
+    /// operation that succeeded.
+    pub fn answered_by(&self) -> Option<usize> {
+        match self.answered.load(Ordering::Relaxed) {
+            usize::MAX => None,
+            i => Some(i),
         }
     }
 
@@ -568,6 +629,13 @@ impl Client {
         let mut maybe_applied: Option<String> = None;
         let mut last_error = String::from("no attempt made");
         let mut redirects_in_a_row = 0u32;
+        if let Routing::Bound {
+            home,
+            return_home: true,
+        } = self.options.routing
+        {
+            self.current.store(home, Ordering::Relaxed);
+        }
         loop {
             let now = Instant::now();
             if now >= deadline {
@@ -581,12 +649,20 @@ impl Client {
             let attempt_timeout = self.options.request_timeout.min(deadline - now);
             let (target, channel, addr) = {
                 let shared = self.shared.lock().unwrap();
-                let i = shared.leader;
+                let i = match self.options.routing {
+                    Routing::Leader => shared.leader,
+                    Routing::Bound { .. } => {
+                        self.current.load(Ordering::Relaxed) % shared.addrs.len()
+                    }
+                };
                 (i, shared.channels[i].clone(), shared.addrs[i].clone())
             };
             let attempt = attempt(channel, op, session, attempt_timeout).await;
             match attempt {
-                Attempt::Done(reply) => return Ok(reply),
+                Attempt::Done(reply) => {
+                    self.answered.store(target, Ordering::Relaxed);
+                    return Ok(reply);
+                }
                 Attempt::InvalidArgument(m) => {
                     return Err(match maybe_applied {
                         Some(prev) => RunError::MaybeApplied(ClientError::Indeterminate(format!(
@@ -606,20 +682,25 @@ impl Client {
                 Attempt::Redirect { id, addr: hint } => {
                     last_error = format!("{addr}: not leader");
                     redirects_in_a_row += 1;
+                    if id.is_some_and(|id| !self.knows(id)) {
+                        self.refresh().await;
+                    }
                     let next = match self.resolve_hint(id, hint.as_deref()) {
                         Some(l) if l != target => Some(l),
                         _ => None,
                     };
                     match next {
                         Some(l) if redirects_in_a_row <= 3 => {
-                            self.shared.lock().unwrap().leader = l;
+                            match self.options.routing {
+                                Routing::Leader => self.shared.lock().unwrap().leader = l,
+                                Routing::Bound { .. } => self.current.store(l, Ordering::Relaxed),
+                            }
                             continue; // follow the hint at once
                         }
                         _ => {
-                            // Hint missing, stale or bouncing: ask everyone.
+                            // Hint missing, stale or bouncing.
                             self.pause(&mut backoff, deadline).await;
-                            self.refresh().await;
-                            self.rotate_if_unchanged(target);
+                            self.after_failure(target, false).await;
                             redirects_in_a_row = 0;
                         }
                     }
@@ -628,8 +709,13 @@ impl Client {
                     last_error = format!("{addr}: {m}");
                     redirects_in_a_row = 0;
                     self.pause(&mut backoff, deadline).await;
-                    self.refresh().await;
-                    self.rotate_if_unchanged(target);
+                    self.after_failure(target, false).await;
+                }
+                Attempt::Unreachable(m) => {
+                    last_error = format!("{addr}: {m}");
+                    redirects_in_a_row = 0;
+                    self.pause(&mut backoff, deadline).await;
+                    self.after_failure(target, true).await;
                 }
                 Attempt::Unknown(m) => {
                     last_error = format!("{addr}: {m}");
@@ -640,11 +726,34 @@ impl Client {
                     }
                     redirects_in_a_row = 0;
                     self.pause(&mut backoff, deadline).await;
-                    self.refresh().await;
-                    self.rotate_if_unchanged(target);
+                    self.after_failure(target, false).await;
                 }
             }
         }
+    }
+
+    /// After a failed attempt at node `target`: with [`Routing::Leader`],
+    /// ask every node who leads and, if that points nowhere new, try the
+    /// next node; a bound client stays, unless the node is `unreachable`
+    /// and the client does not return home.
+    async fn after_failure(&self, target: usize, unreachable: bool) {
+        match self.options.routing {
+            Routing::Leader => {
+                self.refresh().await;
+                self.rotate_if_unchanged(target);
+            }
+            Routing::Bound { return_home, .. } => {
+                if unreachable && !return_home {
+                    let n = self.shared.lock().unwrap().addrs.len();
+                    self.current.store((target + 1) % n, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// True when the address of node `id` is known.
+    fn knows(&self, id: u64) -> bool {
+        self.shared.lock().unwrap().ids.contains_key(&id)
     }
 
     /// After a failed attempt at node `target`: if status answers did not
@@ -813,7 +922,7 @@ fn classify<T>(status: &Status) -> Attempt<T> {
         Code::Unavailable if status.message().starts_with("no leader") => {
             Attempt::NoLeader(status.message().to_string())
         }
-        Code::Unavailable if never_sent(status) => Attempt::NoLeader(describe(status)),
+        Code::Unavailable if never_sent(status) => Attempt::Unreachable(describe(status)),
         _ => Attempt::Unknown(describe(status)),
     }
 }
@@ -881,6 +990,8 @@ mod tests {
         always_unknown: AtomicBool,
         /// Answer writes with seq > 1 of unknown sessions with session-expired.
         enforce_sessions: AtomicBool,
+        /// The node id of every get or write that reached a node, in order.
+        visits: Mutex<Vec<u64>>,
     }
 
     struct FakeNode {
@@ -890,6 +1001,7 @@ mod tests {
 
     impl FakeNode {
         fn check_leader(&self) -> Result<(), Status> {
+            self.world.visits.lock().unwrap().push(self.id);
             let leader = self.world.leader.load(Ordering::SeqCst);
             if leader == self.id {
                 return Ok(());
@@ -1242,5 +1354,72 @@ mod tests {
         assert_ne!(client.client_id(), old);
         let received = world.received.lock().unwrap().clone();
         assert_eq!(received.last().unwrap(), &(client.client_id(), 1));
+    }
+
+    fn bound(home: usize, return_home: bool) -> ClientOptions {
+        ClientOptions {
+            routing: Routing::Bound { home, return_home },
+            ..fast()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bound_client_starts_at_its_node_and_follows_a_redirect() {
+        let (world, addrs) = fake_cluster(3, 3).await;
+        let base = Client::connect(&addrs, fast()).await.unwrap();
+        let mut client = base.fork_with(bound(0, true));
+        client.set("k", b"v".to_vec()).await.unwrap();
+        assert_eq!(client.answered_by(), Some(2));
+        // Back at its own node for the next operation, then redirected again.
+        client.get("k").await.unwrap();
+        assert_eq!(*world.visits.lock().unwrap(), vec![1, 3, 1, 3]);
+        // Its node now leads: no redirect.
+        world.leader.store(1, Ordering::SeqCst);
+        client.noop().await.unwrap();
+        assert_eq!(client.answered_by(), Some(0));
+        assert_eq!(world.visits.lock().unwrap().last(), Some(&1));
+    }
+
+    #[tokio::test]
+    async fn a_bound_client_that_does_not_return_home_keeps_the_node_it_found() {
+        let (world, addrs) = fake_cluster(3, 2).await;
+        let base = Client::connect(&addrs, fast()).await.unwrap();
+        let mut client = base.fork_with(bound(0, false));
+        client.set("k", b"v".to_vec()).await.unwrap();
+        client.set("k", b"w".to_vec()).await.unwrap();
+        assert_eq!(*world.visits.lock().unwrap(), vec![1, 2, 2]);
+        // Without a leader it stays at its node until the deadline: nothing
+        // applied, and no other node asked.
+        world.leader.store(0, Ordering::SeqCst);
+        world.visits.lock().unwrap().clear();
+        let err = client.get("k").await.unwrap_err();
+        assert!(matches!(err, ClientError::Unavailable(_)), "{err}");
+        let visits = world.visits.lock().unwrap().clone();
+        assert!(
+            visits.len() >= 2 && visits.iter().all(|&v| v == 2),
+            "{visits:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bound_client_moves_on_from_a_node_that_refuses_connections() {
+        let (world, mut addrs) = fake_cluster(2, 2).await;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        addrs.insert(0, format!("127.0.0.1:{port}"));
+        let base = Client::connect(&addrs, fast()).await.unwrap();
+        // Bound to the dead address: moves to the next, which redirects to
+        // the leader.
+        let mut client = base.fork_with(bound(0, false));
+        client.set("k", b"v".to_vec()).await.unwrap();
+        assert_eq!(client.answered_by(), Some(2));
+        assert_eq!(*world.visits.lock().unwrap(), vec![1, 2]);
+        // One that returns home keeps trying the dead node.
+        let mut sticky = base.fork_with(bound(0, true));
+        let err = sticky.set("k", b"w".to_vec()).await.unwrap_err();
+        assert!(err.is_definite(), "{err}");
     }
 }

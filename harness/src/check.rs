@@ -1,6 +1,8 @@
 //! `harness check RUN_DIR`: re-checks the history of a stored run and the
 //! nodes' logs ([`crate::run::node_logs`]), prints the verdict and rewrites
 //! the run's `report.html` and the verdict fields of its `summary.json`.
+//! What only the live run could see (the nodes' states compared after
+//! healing, nodes that exited on their own) is taken from `summary.json`.
 //! Exit codes as for `harness run`.
 
 use std::path::PathBuf;
@@ -58,9 +60,25 @@ fn check(args: &Args) -> Result<u8, String> {
     summary["verdict"] = outcome.verdict.as_str().into();
     summary["check"] = outcome.to_json();
     summary["timings"]["check_s"] = check_s.into();
-    let (node_checks, exit_code) =
+    let (node_checks, mut exit_code) =
         node_logs::check_into_summary(&args.run_dir, outcome.exit_code(), &mut summary)?;
     println!("{}", node_checks.summary());
+    if summary["convergence"]["verdict"] == "violated" {
+        println!("node states (as recorded by the run): DIVERGED");
+        for v in summary["convergence"]["violations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            println!("  {}", v.as_str().unwrap_or(""));
+        }
+        exit_code = 1;
+    }
+    for crash in summary["crashes"].as_array().into_iter().flatten() {
+        println!("{}", crash["report"].as_str().unwrap_or(""));
+        exit_code = 1;
+    }
+    summary["exit_code"] = exit_code.into();
     println!("checked in {check_s:.2} s");
     if !args.no_write {
         let events = recorder::read_history(&history)?;

@@ -88,4 +88,40 @@ fn bad_flags_are_named() {
     let (code, err) = run(&["--mix", "set=1,put=2", "--node-bin", "/bin/true"]);
     assert_eq!(code, Some(3));
     assert!(err.contains("put"), "{err}");
+    // Settings that would make a run meaningless are refused before anything starts.
+    for (args, says) in [
+        (
+            &["--concurrency", "0"][..],
+            "--concurrency must be at least 1",
+        ),
+        (
+            &["--duration", "0s"][..],
+            "--duration must be longer than 0",
+        ),
+        (
+            &["--nodes", "1", "--nemesis", "partition"][..],
+            "a 1-node cluster has no network",
+        ),
+        (
+            &[
+                "--nodes",
+                "2",
+                "--nemesis",
+                "kill",
+                "--nemesis-target",
+                "minority",
+            ][..],
+            "loses the quorum",
+        ),
+    ] {
+        let mut all = args.to_vec();
+        all.extend(["--node-bin", "/bin/true"]);
+        let (code, err) = run(&all);
+        assert_eq!(code, Some(3), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    assert!(
+        std::fs::read_dir(out.path()).unwrap().next().is_none(),
+        "a refused run creates no run directory"
+    );
 }

@@ -2,6 +2,8 @@
 //! checker's JSONL (one object per line: index, time, process, type, f, key,
 //! value). `time` is nanoseconds since the run started, on a monotonic clock,
 //! read under the same lock that hands out `index`, so both orders agree.
+//! An `ok` completion also says which node answered (`node`) and at which
+//! log index (`log_index`), when the client knows; the checker ignores both.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -64,6 +66,12 @@ pub struct Event {
     /// Why an operation failed or is indeterminate (ignored by the checker).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The node that answered an `ok` operation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<u64>,
+    /// The log index the node answered with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_index: Option<u64>,
 }
 
 struct Inner {
@@ -93,6 +101,11 @@ impl Recorder {
         })
     }
 
+    /// The instant event times count from.
+    pub fn origin(&self) -> Instant {
+        self.start
+    }
+
     /// Nanoseconds since the run started.
     pub fn now(&self) -> u64 {
         self.start.elapsed().as_nanos() as u64
@@ -108,18 +121,53 @@ impl Recorder {
         value: Value,
         error: Option<String>,
     ) -> u64 {
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let time = self.now();
-        let event = Event {
-            index: inner.next_index,
-            time,
+        self.append(Event {
+            index: 0,
+            time: 0,
             process,
             kind,
             f: f.to_string(),
             key: key.map(str::to_string),
             value,
             error,
-        };
+            node: None,
+            log_index: None,
+        })
+    }
+
+    /// Like [`Recorder::record`] for a completion that names the node that
+    /// answered and its log index.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_served(
+        &self,
+        process: Process,
+        kind: EventType,
+        f: &str,
+        key: Option<&str>,
+        value: Value,
+        node: Option<u64>,
+        log_index: Option<u64>,
+    ) -> u64 {
+        self.append(Event {
+            index: 0,
+            time: 0,
+            process,
+            kind,
+            f: f.to_string(),
+            key: key.map(str::to_string),
+            value,
+            error: None,
+            node,
+            log_index,
+        })
+    }
+
+    /// Stamps `event` with the next index and the time, and appends it.
+    fn append(&self, mut event: Event) -> u64 {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let time = self.now();
+        event.index = inner.next_index;
+        event.time = time;
         inner.next_index += 1;
         if inner.write_error.is_none() {
             let line = serde_json::to_string(&event).expect("events serialize");

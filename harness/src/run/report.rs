@@ -1,13 +1,15 @@
 //! `report.html`: one self-contained page with the verdict, latency-over-time
 //! and throughput-over-time plots (inline SVG, fault periods shaded, as in
-//! Jepsen's latency and rate plots) and the checker's timeline embedded.
+//! Jepsen's latency and rate plots), the fault timeline per node and link
+//! ([`fault_timeline`]) and the checker's timeline embedded.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use serde_json::Value;
 
-use super::recorder::{Event, EventType, Process};
+use super::fault_timeline;
+use super::recorder::{Event, EventType};
 use super::summary::completed_ops;
 
 /// A fault period in seconds since the start, with its label.
@@ -18,51 +20,18 @@ pub struct Band {
     pub label: String,
 }
 
-const STARTS: [&str; 3] = ["kill", "pause", "partition"];
-const STOPS: [&str; 3] = ["restart", "resume", "heal"];
-
-/// Pairs each fault start with the stop that follows it.
+/// The periods of process faults and partitions (slow links are left to
+/// the fault timeline: they would shade most of a run).
 pub fn fault_bands(events: &[Event], end: f64) -> Vec<Band> {
-    let mut bands = Vec::new();
-    let mut open: Option<(f64, String)> = None;
-    for e in events {
-        if !matches!(e.process, Process::Nemesis(_)) {
-            continue;
-        }
-        let t = e.time as f64 / 1e9;
-        if STARTS.contains(&e.f.as_str()) {
-            if let Some((s, label)) = open.take() {
-                bands.push(Band {
-                    start: s,
-                    end: t,
-                    label,
-                });
-            }
-            let what = e
-                .value
-                .get("target")
-                .or_else(|| e.value.get("shape"))
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            open = Some((t, format!("{} {what}", e.f)));
-        } else if STOPS.contains(&e.f.as_str())
-            && let Some((s, label)) = open.take()
-        {
-            bands.push(Band {
-                start: s,
-                end: t,
-                label,
-            });
-        }
-    }
-    if let Some((s, label)) = open {
-        bands.push(Band {
-            start: s,
-            end,
-            label,
-        });
-    }
-    bands
+    fault_timeline::periods(events, end)
+        .into_iter()
+        .filter(|p| p.component != "slow")
+        .map(|p| Band {
+            start: p.start,
+            end: p.end,
+            label: p.plan,
+        })
+        .collect()
 }
 
 fn escape(s: &str) -> String {
@@ -109,7 +78,7 @@ impl Frame {
             let (x0, x1) = (self.x(b.start), self.x(b.end));
             let _ = write!(
                 out,
-                r##"<rect x="{x0:.1}" y="{TOP}" width="{:.1}" height="{:.1}" fill="#d0d8ff" opacity="0.6"><title>{} ({:.1}s to {:.1}s)</title></rect><text x="{:.1}" y="{:.1}" font-size="9" fill="#446">{}</text>"##,
+                r##"<rect x="{x0:.1}" y="{TOP}" width="{:.1}" height="{:.1}" fill="#d0d8ff" opacity="0.3"><title>{} ({:.1}s to {:.1}s)</title></rect><text x="{:.1}" y="{:.1}" font-size="9" fill="#446">{}</text>"##,
                 (x1 - x0).max(1.0),
                 H - TOP - BOTTOM,
                 escape(&b.label),
@@ -266,12 +235,20 @@ pub fn page(summary: &Value, events: &[Event], timeline: &str) -> String {
     let t_end = events.last().map_or(1.0, |e| e.time as f64 / 1e9).max(1.0);
     let bands = fault_bands(events, t_end);
     let verdict = summary["verdict"].as_str().unwrap_or("unknown");
-    let nodes_violated = summary["node_checks"]["verdict"] == "violated";
+    let nodes_violated = summary["node_checks"]["verdict"] == "violated"
+        || summary["convergence"]["verdict"] == "violated"
+        || summary["crashes"].as_array().is_some_and(|c| !c.is_empty());
     let verdict_color = match verdict {
         _ if nodes_violated => "#d62728",
         "linearizable" => "#2a9d3f",
         "not-linearizable" => "#d62728",
         _ => "#e6a700",
+    };
+    let headline = match summary["verdict_text"].as_str() {
+        Some("ok") => format!("{verdict}; the nodes agree and their logs hold up"),
+        Some(text) => text.to_string(),
+        None if nodes_violated => format!("{verdict} history; node logs show a safety violation"),
+        None => verdict.to_string(),
     };
     let mut out = String::new();
     let _ = write!(
@@ -279,11 +256,7 @@ pub fn page(summary: &Value, events: &[Event], timeline: &str) -> String {
         r#"<!DOCTYPE html><html><head><meta charset="utf-8"><title>raftkv run: {verdict}</title>
 <style>body{{font-family:sans-serif;margin:20px;color:#222}} .verdict{{color:{verdict_color};font-size:1.4em;font-weight:bold}} table{{border-collapse:collapse}} td{{padding:2px 10px 2px 0;font-size:0.9em}} .legend span{{margin-right:14px}} iframe{{width:100%;height:900px;border:1px solid #ccc}}</style></head><body>
 <h1>raftkv run</h1><p class="verdict" id="verdict">{}</p><table>"#,
-        escape(&if nodes_violated {
-            format!("{verdict} history; node logs show a safety violation")
-        } else {
-            verdict.to_string()
-        })
+        escape(&headline)
     );
     let cfg = &summary["config"];
     for (name, value) in [
@@ -309,6 +282,39 @@ pub fn page(summary: &Value, events: &[Event], timeline: &str) -> String {
                 summary["latency"]["all"]["p99_ms"],
                 summary["latency"]["all"]["max_ms"]
             ),
+        ),
+        (
+            "faults",
+            format!(
+                "{} applied of {} planned",
+                summary["nemesis"]["applied"], summary["nemesis"]["planned"]
+            ),
+        ),
+        (
+            "cas applied",
+            match summary["cas"]["success_rate"].as_f64() {
+                Some(r) => format!(
+                    "{:.0} % of {}",
+                    r * 100.0,
+                    summary["cas"]["ok"].as_u64().unwrap_or(0)
+                        + summary["cas"]["fail"].as_u64().unwrap_or(0)
+                ),
+                None => "-".into(),
+            },
+        ),
+        (
+            "first anomaly",
+            summary["first_anomaly_s"]
+                .as_f64()
+                .map_or("none".into(), |t| format!("{t:.1} s into the run")),
+        ),
+        (
+            "WAL repairs",
+            summary["node_checks"]["wal_repairs"].to_string(),
+        ),
+        (
+            "reproduce",
+            summary["reproduce"].as_str().unwrap_or("").to_string(),
         ),
     ] {
         let _ = write!(out, "<tr><td>{name}</td><td>{}</td></tr>", escape(&value));
@@ -336,6 +342,35 @@ pub fn page(summary: &Value, events: &[Event], timeline: &str) -> String {
             out.push_str("</ul>");
         }
     }
+    let convergence = &summary["convergence"];
+    if let Some(violations) = convergence["violations"].as_array() {
+        let _ = write!(
+            out,
+            r#"<p id="node-states">node states: {}</p>"#,
+            match convergence["verdict"].as_str() {
+                Some("ok") => format!(
+                    "ok ({} nodes applied the same {} entries and hold the same state)",
+                    convergence["nodes"], convergence["applied_index"]
+                ),
+                Some(v) => v.to_uppercase(),
+                None => "?".into(),
+            }
+        );
+        if !violations.is_empty() {
+            out.push_str(r#"<ul class="violations" style="color:#d62728">"#);
+            for v in violations {
+                let _ = write!(out, "<li>{}</li>", escape(v.as_str().unwrap_or("")));
+            }
+            out.push_str("</ul>");
+        }
+    }
+    for crash in summary["crashes"].as_array().into_iter().flatten() {
+        let _ = write!(
+            out,
+            r#"<pre class="crash" style="color:#d62728">{}</pre>"#,
+            escape(crash["report"].as_str().unwrap_or(""))
+        );
+    }
     for note in summary["notes"].as_array().into_iter().flatten() {
         let _ = write!(out, "<p>note: {}</p>", escape(note.as_str().unwrap_or("")));
     }
@@ -344,6 +379,15 @@ pub fn page(summary: &Value, events: &[Event], timeline: &str) -> String {
     out.push_str(&latency_svg(events, &bands, t_end));
     out.push_str("<h2>Throughput</h2>");
     out.push_str(&throughput_svg(events, &bands, t_end));
+    out.push_str(r##"<h2>Faults</h2><p class="legend"><span style="color:#d62728">&#9632; killed</span><span style="color:#ff9f1c">&#9632; paused</span><span style="color:#3a5ccc">&#9632; link cut</span><span style="color:#b58ee0">&#9632; link slowed</span><span style="color:#2a9d3f">&#9644; leads</span><span>&#10005; exited on its own</span></p>"##);
+    let periods = fault_timeline::periods(events, t_end);
+    out.push_str(&fault_timeline::svg(
+        &periods,
+        summary["config"]["nodes"].as_u64().unwrap_or(0),
+        &fault_timeline::leaders(summary),
+        &fault_timeline::crashes(summary),
+        t_end,
+    ));
     out.push_str("<h2>Timeline</h2>");
     if timeline.trim().is_empty() {
         out.push_str("<p>The checker produced no timeline.</p>");
@@ -375,7 +419,7 @@ pub fn write(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::recorder::NEMESIS;
+    use crate::run::recorder::{NEMESIS, Process};
     use serde_json::json;
 
     fn ev(time_s: f64, process: Process, kind: EventType, f: &str, value: Value) -> Event {
@@ -388,6 +432,8 @@ mod tests {
             key: Some("k0".into()),
             value,
             error: None,
+            node: None,
+            log_index: None,
         }
     }
 
@@ -431,12 +477,12 @@ mod tests {
                 Band {
                     start: 1.0,
                     end: 3.0,
-                    label: "kill leader".into()
+                    label: "kill".into()
                 },
                 Band {
                     start: 4.0,
                     end: 5.0,
-                    label: "partition bridge".into()
+                    label: "partition".into()
                 },
             ]
         );
@@ -451,7 +497,7 @@ mod tests {
             "<html><body>timeline \"x\"</body></html>",
         );
         assert!(html.contains("linearizable"));
-        assert_eq!(html.matches("<svg").count(), 2);
+        assert_eq!(html.matches("<svg").count(), 3);
         // Two plots shade both fault periods.
         assert_eq!(html.matches("fill=\"#d0d8ff\"").count(), 4);
         // One ok and one info operation in the latency plot.

@@ -1,26 +1,50 @@
 //! `summary.json`: configuration, seed, counts, throughput, latencies,
-//! nemesis events, verdict and timings of a run.
+//! nemesis events, verdicts and timings of a run.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use super::faults::nemesis::NemesisReport;
 use super::recorder::{Event, EventType, Process};
+use super::workload::Counters;
 use super::{Args, Timings};
 
 pub struct RunInfo<'a> {
     pub args: &'a Args,
     pub seed: u64,
     pub concurrency: usize,
-    pub nemesis_kinds: Vec<String>,
+    pub nemesis: &'a NemesisReport,
+    /// Faults in the schedule.
+    pub planned_faults: usize,
     pub run_dir: &'a Path,
     pub timings: Timings,
     pub notes: Vec<String>,
     /// Peer connections that went through the link proxies.
     pub proxied_connections: u64,
     pub workload_duration: Duration,
+    /// When the workload started (seconds since the Unix epoch).
+    pub started_unix_s: f64,
+    /// The command line that repeats the run.
+    pub reproduce: &'a str,
+    /// Whether the nodes' data directories were kept.
+    pub data_kept: bool,
+}
+
+/// How often cas applied: `{ok, fail, success_rate}` over the cas
+/// operations with a definite outcome.
+pub fn cas_json(counters: &Counters) -> Value {
+    let ok = counters.cas_ok.load(Ordering::Relaxed);
+    let fail = counters.cas_fail.load(Ordering::Relaxed);
+    let rate = if ok + fail == 0 {
+        None
+    } else {
+        Some(ok as f64 / (ok + fail) as f64)
+    };
+    json!({ "ok": ok, "fail": fail, "success_rate": rate })
 }
 
 /// A completed operation: invoke time, completion time (ns), kind.
@@ -117,6 +141,7 @@ pub fn build(info: &RunInfo, events: &[Event], outcome: &raftkv_checker::Outcome
         .map(|e| json!({ "time_s": e.time as f64 / 1e9, "f": e.f, "value": e.value }))
         .collect();
     let a = info.args;
+    let n = info.nemesis;
     json!({
         "config": {
             "nodes": a.nodes,
@@ -132,7 +157,10 @@ pub fn build(info: &RunInfo, events: &[Event], outcome: &raftkv_checker::Outcome
             "node_args": a.node_args,
         },
         "seed": info.seed,
+        "reproduce": info.reproduce,
+        "started_unix_s": info.started_unix_s,
         "run_dir": info.run_dir.display().to_string(),
+        "data_kept": info.data_kept,
         "events": events.len(),
         "counts": counts,
         "throughput": {
@@ -140,7 +168,12 @@ pub fn build(info: &RunInfo, events: &[Event], outcome: &raftkv_checker::Outcome
             "ok_per_s": ok as f64 / secs,
         },
         "latency": latency,
-        "nemesis_kinds": info.nemesis_kinds,
+        "nemesis": {
+            "planned": info.planned_faults,
+            "applied": n.applied,
+            "skipped": n.skipped,
+            "plans": n.plans,
+        },
         "proxied_connections": info.proxied_connections,
         "nemesis_events": nemesis,
         "verdict": outcome.verdict.as_str(),
@@ -177,9 +210,20 @@ pub fn human(summary: &Value, outcome: &raftkv_checker::Outcome) -> String {
         l["p99_ms"],
         l["max_ms"]
     ));
+    let cas = &summary["cas"];
+    if let Some(rate) = cas["success_rate"].as_f64() {
+        out.push_str(&format!(
+            "cas applied {} of {} with a definite outcome ({:.0} %)\n",
+            cas["ok"],
+            cas["ok"].as_u64().unwrap_or(0) + cas["fail"].as_u64().unwrap_or(0),
+            rate * 100.0
+        ));
+    }
     out.push_str(&format!(
-        "faults: {}; seed {}\n",
-        summary["nemesis_events"].as_array().map_or(0, |v| v.len()),
+        "faults: {} applied of {} planned ({} skipped: their nodes were held by another fault); seed {}\n",
+        summary["nemesis"]["applied"],
+        summary["nemesis"]["planned"],
+        summary["nemesis"]["skipped"],
         summary["seed"]
     ));
     for note in summary["notes"].as_array().into_iter().flatten() {
@@ -204,6 +248,8 @@ mod tests {
             key: None,
             value: Value::Null,
             error: None,
+            node: None,
+            log_index: None,
         }
     }
 

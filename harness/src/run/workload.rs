@@ -4,12 +4,19 @@
 //! A worker is one of `--concurrency` slots. It runs one operation at a time
 //! as a logical process; after an indeterminate result it continues as a new
 //! process (`process + concurrency`) with a new client session, as Jepsen
-//! does, since the old process may still have an operation in flight.
+//! does, since the old process may still have an operation in flight. The
+//! backend decides what a process's session is like (for a real cluster:
+//! which node it is bound to, how patient it is).
+//!
+//! Every write has a value no other write of the run uses. A cas compares
+//! with the value most recently seen for its key by any worker (now and
+//! then with this worker's own, possibly older, view), so that many cas
+//! operations apply.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
@@ -63,11 +70,40 @@ impl Op {
     }
 }
 
+/// What a successful operation returned.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Done {
+    /// For a get, the value read (None: absent).
+    pub read: Option<String>,
+    /// The node that answered, when known.
+    pub node: Option<u64>,
+    /// The log index the node gave (the write's entry, or the index a read
+    /// was served at), when known.
+    pub log_index: Option<u64>,
+}
+
+impl Done {
+    /// A result that says nothing but "it happened".
+    #[cfg(test)]
+    pub fn plain() -> Done {
+        Done::default()
+    }
+
+    /// A read of `value`.
+    #[cfg(test)]
+    pub fn read(value: Option<String>) -> Done {
+        Done {
+            read: value,
+            ..Done::default()
+        }
+    }
+}
+
 /// How an operation ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Completion {
-    /// It happened. For a get, the value read (None: absent).
-    Ok(Option<String>),
+    /// It happened.
+    Ok(Done),
     /// It definitely did not happen (a cas whose comparison failed, or a
     /// rejection before anything was proposed).
     Fail(String),
@@ -83,7 +119,22 @@ pub trait Session: Send + 'static {
 /// Opens client sessions; each session has its own client id.
 pub trait Backend: Send + Sync + 'static {
     type Session: Session;
-    fn session(&self) -> impl Future<Output = Result<Self::Session, String>> + Send;
+    /// A session for logical process `process`.
+    fn session(&self, process: u64) -> impl Future<Output = Result<Self::Session, String>> + Send;
+}
+
+/// The value most recently seen for each key, shared by all workers.
+#[derive(Default)]
+pub struct Latest(Mutex<HashMap<String, Option<String>>>);
+
+impl Latest {
+    fn get(&self, key: &str) -> Option<Option<String>> {
+        self.0.lock().unwrap().get(key).cloned()
+    }
+
+    fn set(&self, key: &str, value: Option<String>) {
+        self.0.lock().unwrap().insert(key.to_string(), value);
+    }
 }
 
 /// Relative weights of the operations, from `--mix set=4,get=4,cas=1,noop=1`.
@@ -149,12 +200,14 @@ pub struct Generator {
     keys: u32,
     worker: usize,
     written: u64,
-    /// The last value this worker read or wrote per key, for cas.
+    /// The last value this worker read or wrote per key.
     known: HashMap<String, Option<String>>,
+    /// The last value any worker read or wrote per key.
+    latest: Arc<Latest>,
 }
 
 impl Generator {
-    pub fn new(seed: u64, worker: usize, mix: Mix, keys: u32) -> Generator {
+    pub fn new(seed: u64, worker: usize, mix: Mix, keys: u32, latest: Arc<Latest>) -> Generator {
         let stream = seed ^ (worker as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         Generator {
             rng: ChaCha8Rng::seed_from_u64(stream),
@@ -163,6 +216,7 @@ impl Generator {
             worker,
             written: 0,
             known: HashMap::new(),
+            latest,
         }
     }
 
@@ -188,12 +242,12 @@ impl Generator {
         }
         roll -= self.mix.get;
         if roll < self.mix.cas {
-            // Mostly compare with what this worker last saw, so that some
-            // cas operations apply; sometimes with absent.
-            let expected = if self.rng.random_bool(0.2) {
-                None
-            } else {
-                self.known.get(&key).cloned().flatten()
+            // Mostly compare with the latest value seen, so that many cas
+            // operations apply; sometimes with this worker's own view.
+            let latest = self.latest.get(&key);
+            let expected = match latest {
+                Some(latest) if self.rng.random_bool(0.85) => latest,
+                _ => self.known.get(&key).cloned().flatten(),
             };
             return Op::Cas {
                 new: self.fresh_value(),
@@ -206,27 +260,30 @@ impl Generator {
 
     /// Learns from a completed operation.
     pub fn observe(&mut self, op: &Op, completion: &Completion) {
-        match (op, completion) {
-            (Op::Set { key, value }, Completion::Ok(_)) => {
-                self.known.insert(key.clone(), Some(value.clone()));
-            }
-            (Op::Cas { key, new, .. }, Completion::Ok(_)) => {
-                self.known.insert(key.clone(), Some(new.clone()));
-            }
-            (Op::Get { key }, Completion::Ok(v)) => {
-                self.known.insert(key.clone(), v.clone());
-            }
-            _ => {}
-        }
+        let Completion::Ok(done) = completion else {
+            return;
+        };
+        let (key, value) = match op {
+            Op::Set { key, value } => (key, Some(value.clone())),
+            Op::Cas { key, new, .. } => (key, Some(new.clone())),
+            Op::Get { key } => (key, done.read.clone()),
+            Op::Noop => return,
+        };
+        self.latest.set(key, value.clone());
+        self.known.insert(key.clone(), value);
     }
 }
 
-/// Live counters for the progress display.
+/// Live counters for the progress display and the summary.
 #[derive(Default)]
 pub struct Counters {
     pub ok: AtomicU64,
     pub fail: AtomicU64,
     pub info: AtomicU64,
+    /// Cas operations that applied, and that definitely did not (the
+    /// comparison failed, or nothing was proposed).
+    pub cas_ok: AtomicU64,
+    pub cas_fail: AtomicU64,
 }
 
 /// Settings shared by all workers.
@@ -266,16 +323,22 @@ async fn run_op<S: Session>(
         Err(_) => Completion::Info("timed out".into()),
     };
     let (kind, value, error) = match &completion {
-        Completion::Ok(read) => {
+        Completion::Ok(done) => {
             counters.ok.fetch_add(1, Ordering::Relaxed);
+            if let Op::Cas { .. } = op {
+                counters.cas_ok.fetch_add(1, Ordering::Relaxed);
+            }
             let value = match op {
-                Op::Get { .. } => json!(read),
+                Op::Get { .. } => json!(done.read),
                 other => other.invoke_value(),
             };
             (EventType::Ok, value, None)
         }
         Completion::Fail(why) => {
             counters.fail.fetch_add(1, Ordering::Relaxed);
+            if let Op::Cas { .. } = op {
+                counters.cas_fail.fetch_add(1, Ordering::Relaxed);
+            }
             (EventType::Fail, op.invoke_value(), Some(why.clone()))
         }
         Completion::Info(why) => {
@@ -283,7 +346,18 @@ async fn run_op<S: Session>(
             (EventType::Info, op.invoke_value(), Some(why.clone()))
         }
     };
-    rec.record(Process::Client(process), kind, f, key, value, error);
+    match &completion {
+        Completion::Ok(done) => rec.record_served(
+            Process::Client(process),
+            kind,
+            f,
+            key,
+            value,
+            done.node,
+            done.log_index,
+        ),
+        _ => rec.record(Process::Client(process), kind, f, key, value, error),
+    };
     completion
 }
 
@@ -295,11 +369,11 @@ pub struct Worker<B: Backend> {
 }
 
 impl<B: Backend> Worker<B> {
-    pub fn new(slot: usize, config: &WorkloadConfig) -> Worker<B> {
+    pub fn new(slot: usize, config: &WorkloadConfig, latest: Arc<Latest>) -> Worker<B> {
         Worker {
             process: slot as u64,
             session: None,
-            generator: Generator::new(config.seed, slot, config.mix, config.keys),
+            generator: Generator::new(config.seed, slot, config.mix, config.keys, latest),
         }
     }
 
@@ -307,7 +381,7 @@ impl<B: Backend> Worker<B> {
     /// reachable node), or None once `deadline` passes.
     async fn session(&mut self, backend: &B, deadline: Instant) -> Option<&mut B::Session> {
         while self.session.is_none() {
-            match backend.session().await {
+            match backend.session(self.process).await {
                 Ok(s) => self.session = Some(s),
                 Err(_) if Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -417,15 +491,17 @@ pub async fn run_workers<B: Backend>(
     deadline: Instant,
 ) -> Vec<Worker<B>> {
     let mut tasks = Vec::new();
+    let latest = Arc::new(Latest::default());
     for slot in 0..config.concurrency {
-        let (backend, rec, counters, config) = (
+        let (backend, rec, counters, config, latest) = (
             backend.clone(),
             rec.clone(),
             counters.clone(),
             config.clone(),
+            latest.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            let mut worker = Worker::<B>::new(slot, &config);
+            let mut worker = Worker::<B>::new(slot, &config, latest);
             worker
                 .run(&backend, &rec, &counters, &config, deadline)
                 .await;
@@ -494,7 +570,7 @@ pub mod tests {
 
     impl Backend for MemoryBackend {
         type Session = MemorySession;
-        async fn session(&self) -> Result<MemorySession, String> {
+        async fn session(&self, _process: u64) -> Result<MemorySession, String> {
             Ok(MemorySession {
                 data: self.data.clone(),
                 info_every: self.info_every,
@@ -514,18 +590,18 @@ pub mod tests {
             match op {
                 Op::Set { key, value } => {
                     data.insert(key.clone(), value.clone());
-                    Completion::Ok(None)
+                    Completion::Ok(Done::plain())
                 }
-                Op::Get { key } => Completion::Ok(data.get(key).cloned()),
+                Op::Get { key } => Completion::Ok(Done::read(data.get(key).cloned())),
                 Op::Cas { key, expected, new } => {
                     if data.get(key) == expected.as_ref() {
                         data.insert(key.clone(), new.clone());
-                        Completion::Ok(None)
+                        Completion::Ok(Done::plain())
                     } else {
                         Completion::Fail("cas: expected value differs".into())
                     }
                 }
-                Op::Noop => Completion::Ok(None),
+                Op::Noop => Completion::Ok(Done::plain()),
             }
         }
     }
@@ -544,7 +620,7 @@ pub mod tests {
     #[test]
     fn generator_is_seeded_and_values_are_unique() {
         let ops = |seed, worker| {
-            let mut g = Generator::new(seed, worker, Mix::default(), 5);
+            let mut g = Generator::new(seed, worker, Mix::default(), 5, Arc::default());
             (0..200).map(|_| g.next_op()).collect::<Vec<_>>()
         };
         assert_eq!(ops(1, 0), ops(1, 0));

@@ -93,14 +93,18 @@ impl RunResult {
 
 /// Runs `harness run --quiet --out OUT ARGS` with `RAFTKV_PLANT=plant`.
 pub fn harness_run(out: &Path, plant: Option<&str>, args: &[&str]) -> RunResult {
-    let node = planted_node();
+    harness_run_on(&planted_node(), out, plant, args)
+}
+
+/// [`harness_run`] with another node binary.
+pub fn harness_run_on(node: &Path, out: &Path, plant: Option<&str>, args: &[&str]) -> RunResult {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_harness"));
     cmd.arg("run")
         .arg("--quiet")
         .arg("--out")
         .arg(out)
         .arg("--node-bin")
-        .arg(&node)
+        .arg(node)
         .args(args)
         .env("RUST_LOG", "info");
     match plant {

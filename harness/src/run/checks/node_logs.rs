@@ -1,17 +1,34 @@
 //! Checks on what the nodes' own logs say, beside the linearizability of
 //! the history. Some mistakes break Raft's safety argument long before a
-//! client can see it; these lines let the run catch two of them directly:
+//! client can see it; these lines let the run catch them directly:
 //!
 //! - a vote survives a restart: a node that logged `vote granted` for term T
 //!   (logged only once the vote is durable) must come back from a crash with
 //!   a term above T, or with term T and that same vote. Otherwise it could
 //!   vote twice in one term, and two leaders could be elected in it.
 //! - at most one leader per term (election safety).
+//! - every node's view of the leader of term T (`leader known`) names the
+//!   node that became leader of T, if one logged it.
+//!
+//! The logs also tell how often a node cut a torn tail off its write-ahead
+//! log at start-up (a repair, not a violation); the report counts them.
+//! Each violation carries the time of the line that shows it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde_json::{Value, json};
+
+/// The phrase a node logs when it cuts a torn record off its WAL.
+const WAL_REPAIR: &str = "cutting a torn tail";
+
+/// A violation and when the line that shows it was written (seconds since
+/// the Unix epoch, from the line's timestamp).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Violation {
+    pub text: String,
+    pub unix_s: Option<f64>,
+}
 
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct NodeLogReport {
@@ -23,7 +40,11 @@ pub struct NodeLogReport {
     pub restarts_checked: usize,
     /// Terms in which some node became leader.
     pub leader_terms: usize,
-    pub violations: Vec<String>,
+    /// `leader known` lines checked against the node that became leader.
+    pub leader_views_checked: usize,
+    /// WAL repairs at start-up (torn tails cut), per node.
+    pub wal_repairs: BTreeMap<u64, usize>,
+    pub violations: Vec<Violation>,
 }
 
 impl NodeLogReport {
@@ -31,29 +52,51 @@ impl NodeLogReport {
         self.violations.is_empty()
     }
 
+    pub fn wal_repairs_total(&self) -> usize {
+        self.wal_repairs.values().sum()
+    }
+
+    /// When the first violation was logged (seconds since the Unix epoch).
+    pub fn first_violation_unix_s(&self) -> Option<f64> {
+        self.violations
+            .iter()
+            .filter_map(|v| v.unix_s)
+            .min_by(|a, b| a.total_cmp(b))
+    }
+
     pub fn to_json(&self) -> Value {
+        let repairs: BTreeMap<String, usize> = self
+            .wal_repairs
+            .iter()
+            .map(|(id, n)| (id.to_string(), *n))
+            .collect();
         json!({
             "verdict": if self.ok() { "ok" } else { "violated" },
             "nodes": self.nodes,
             "votes_granted": self.votes_granted,
             "restarts_checked": self.restarts_checked,
             "leader_terms": self.leader_terms,
-            "violations": self.violations,
+            "leader_views_checked": self.leader_views_checked,
+            "wal_repairs": self.wal_repairs_total(),
+            "wal_repairs_per_node": repairs,
+            "violations": self.violations.iter().map(|v| v.text.clone()).collect::<Vec<_>>(),
         })
     }
 
     /// One line for the terminal.
     pub fn summary(&self) -> String {
         let mut s = format!(
-            "node logs: {} (votes granted {}, restarts checked {}, terms with a leader {})",
+            "node logs: {} (votes granted {}, restarts checked {}, terms with a leader {}, leader views checked {}, WAL repairs {})",
             if self.ok() { "ok" } else { "VIOLATED" },
             self.votes_granted,
             self.restarts_checked,
-            self.leader_terms
+            self.leader_terms,
+            self.leader_views_checked,
+            self.wal_repairs_total()
         );
         for v in &self.violations {
             s.push_str("\n  ");
-            s.push_str(v);
+            s.push_str(&v.text);
         }
         s
     }
@@ -107,10 +150,28 @@ pub fn check_run_dir(dir: &Path) -> Result<NodeLogReport, String> {
     })))
 }
 
+/// Where a line is: file, line number, time.
+#[derive(Debug, Clone)]
+struct At {
+    node: u64,
+    file: String,
+    line: usize,
+    unix_s: Option<f64>,
+}
+
+impl At {
+    fn show(&self) -> String {
+        format!("{}:{}", self.file, self.line)
+    }
+}
+
 /// Checks the logs given as (node id, file name, text).
 pub fn check_logs<'a>(logs: impl IntoIterator<Item = (u64, &'a str, &'a str)>) -> NodeLogReport {
     let mut report = NodeLogReport::default();
-    let mut leaders: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
+    // Term -> (node that logged becoming its leader, where).
+    let mut leaders: BTreeMap<u64, Vec<At>> = BTreeMap::new();
+    // (term, leader named, where) of every `leader known` line.
+    let mut views: Vec<(u64, u64, At)> = Vec::new();
     for (id, file, text) in logs {
         report.nodes += 1;
         // The newest vote this node granted, with the line that said so.
@@ -124,7 +185,21 @@ pub fn check_logs<'a>(logs: impl IntoIterator<Item = (u64, &'a str, &'a str)>) -
             } else {
                 line
             };
-            if line.contains(" vote granted ") {
+            let at = || At {
+                node: id,
+                file: file.to_string(),
+                line: line_no,
+                unix_s: line_time(line),
+            };
+            if line.contains(WAL_REPAIR) {
+                *report.wal_repairs.entry(id).or_default() += 1;
+            } else if line.contains(" leader known ") {
+                if let (Some(leader), Some(term)) =
+                    (field_u64(line, "leader"), field_u64(line, "term"))
+                {
+                    views.push((term, leader, at()));
+                }
+            } else if line.contains(" vote granted ") {
                 let (Some(term), Some(candidate)) =
                     (field_u64(line, "term"), field_u64(line, "candidate"))
                 else {
@@ -145,29 +220,103 @@ pub fn check_logs<'a>(logs: impl IntoIterator<Item = (u64, &'a str, &'a str)>) -
                 report.restarts_checked += 1;
                 let kept = term > t || (term == t && vote == format!("Some({candidate})"));
                 if !kept {
-                    report.violations.push(format!(
-                        "node {id} granted its vote to node {candidate} in term {t} \
-                         ({file}:{granted_at}), then restarted with term {term} and vote {vote} \
-                         ({file}:{line_no}): a granted vote was not durable"
-                    ));
+                    report.violations.push(Violation {
+                        text: format!(
+                            "node {id} granted its vote to node {candidate} in term {t} \
+                             ({file}:{granted_at}), then restarted with term {term} and vote {vote} \
+                             ({file}:{line_no}): a granted vote was not durable"
+                        ),
+                        unix_s: line_time(line),
+                    });
                 }
             } else if line.contains(" role changed ")
                 && field(line, "role") == Some("Leader")
                 && let Some(term) = field_u64(line, "term")
             {
-                leaders.entry(term).or_default().insert(id);
+                leaders.entry(term).or_default().push(at());
             }
         }
     }
     report.leader_terms = leaders.len();
-    for (term, ids) in &leaders {
+    for (term, ats) in &leaders {
+        let ids: BTreeSet<u64> = ats.iter().map(|a| a.node).collect();
         if ids.len() > 1 {
-            report.violations.push(format!(
-                "term {term} had more than one leader: nodes {ids:?}"
-            ));
+            let lines: Vec<String> = ats.iter().map(At::show).collect();
+            report.violations.push(Violation {
+                text: format!(
+                    "term {term} had more than one leader: nodes {ids:?} ({})",
+                    lines.join(", ")
+                ),
+                unix_s: latest(ats.iter().map(|a| a.unix_s)),
+            });
         }
     }
+    // A node may learn of a leader before that leader's own line is written
+    // (or the leader may die first): only a different node that logged
+    // leading the same term contradicts a view.
+    let mut wrong: BTreeMap<(u64, u64), Vec<&At>> = BTreeMap::new();
+    for (term, named, at) in &views {
+        let Some(ats) = leaders.get(term) else {
+            continue;
+        };
+        report.leader_views_checked += 1;
+        if !ats.iter().any(|a| a.node == *named) {
+            wrong.entry((*term, *named)).or_default().push(at);
+        }
+    }
+    for ((term, named), ats) in wrong {
+        let leader = &leaders[&term][0];
+        let seen: Vec<String> = ats.iter().map(|a| a.show()).collect();
+        report.violations.push(Violation {
+            text: format!(
+                "node {} became leader of term {term} ({}), but {} named node {named} as its leader ({})",
+                leader.node,
+                leader.show(),
+                if ats.len() == 1 {
+                    format!("node {}", ats[0].node)
+                } else {
+                    format!("{} lines", ats.len())
+                },
+                seen.join(", ")
+            ),
+            unix_s: ats.iter().filter_map(|a| a.unix_s).min_by(|a, b| a.total_cmp(b)),
+        });
+    }
     report
+}
+
+fn latest(times: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+    times.flatten().max_by(|a, b| a.total_cmp(b))
+}
+
+/// The time a tracing line starts with (`2026-11-27T04:53:57.472150Z`), in
+/// seconds since the Unix epoch.
+pub fn line_time(line: &str) -> Option<f64> {
+    let stamp = line.split_whitespace().next()?.strip_suffix('Z')?;
+    let (date, time) = stamp.split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (year, month, day) = (d.next()??, d.next()??, d.next()??);
+    let mut t = time.split(':');
+    let hours: i64 = t.next()?.parse().ok()?;
+    let minutes: i64 = t.next()?.parse().ok()?;
+    let seconds: f64 = t.next()?.parse().ok()?;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    Some((days * 86_400 + hours * 3600 + minutes * 60) as f64 + seconds)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// A log line without its ANSI colour sequences (`ESC [ ... m`), as a node
@@ -235,8 +384,14 @@ mod tests {
         .concat();
         let r = check_logs([(2, "node-2.log", log.as_str())]);
         assert_eq!(r.violations.len(), 1);
-        assert!(r.violations[0].contains("node 2 granted its vote to node 1 in term 3"));
-        assert!(r.violations[0].contains("node-2.log:2"));
+        let v = &r.violations[0];
+        assert!(
+            v.text
+                .contains("node 2 granted its vote to node 1 in term 3")
+        );
+        assert!(v.text.contains("node-2.log:2"));
+        assert_eq!(v.unix_s, line_time(T));
+        assert_eq!(r.first_violation_unix_s(), v.unix_s);
 
         // A term that went backwards loses the vote as well.
         let log = [
@@ -264,10 +419,66 @@ mod tests {
         assert!(ok.ok());
         assert_eq!(ok.leader_terms, 2);
         let bad = check_logs([(1, "node-1.log", a.as_str()), (2, "node-2.log", a.as_str())]);
+        assert_eq!(bad.violations.len(), 1);
         assert_eq!(
-            bad.violations,
-            vec!["term 4 had more than one leader: nodes {1, 2}"]
+            bad.violations[0].text,
+            "term 4 had more than one leader: nodes {1, 2} (node-1.log:1, node-2.log:1)"
         );
+    }
+
+    #[test]
+    fn a_view_of_the_wrong_leader_is_a_violation() {
+        let leads = line("node::driver: role changed role=Leader term=4 previous=Candidate")
+            + &line("node::driver: leader known leader=1 term=4");
+        let follows = line("node::driver: leader known leader=1 term=4")
+            + &line("node::driver: leader known leader=3 term=5");
+        let r = check_logs([
+            (1, "node-1.log", leads.as_str()),
+            (2, "node-2.log", follows.as_str()),
+        ]);
+        // Term 5's leader never logged: nothing to contradict.
+        assert!(r.ok(), "{:?}", r.violations);
+        assert_eq!(r.leader_views_checked, 2);
+
+        let wrong = line("node::driver: leader known leader=2 term=4");
+        let r = check_logs([
+            (1, "node-1.log", leads.as_str()),
+            (3, "node-3.log", wrong.as_str()),
+        ]);
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+        assert_eq!(
+            r.violations[0].text,
+            "node 1 became leader of term 4 (node-1.log:1), but node 3 named node 2 as its leader (node-3.log:1)"
+        );
+    }
+
+    #[test]
+    fn wal_repairs_are_counted_not_violations() {
+        let log = line(
+            "raftkv_wal: write-ahead log /d/wal: cutting a torn tail of 7 bytes at offset 100: short record",
+        ) + &line(
+            "node: cut a torn record at the end of the write-ahead log file=/d/wal offset=100 bytes=7",
+        ) + &line(
+            "raftkv_wal: write-ahead log /d/wal: cutting a torn tail of 3 bytes at offset 200: bad checksum",
+        );
+        let r = check_logs([(4, "node-4.log", log.as_str())]);
+        assert!(r.ok());
+        assert_eq!(r.wal_repairs, BTreeMap::from([(4, 2)]));
+        assert_eq!(r.to_json()["wal_repairs"], 2);
+        assert!(r.summary().contains("WAL repairs 2"));
+    }
+
+    #[test]
+    fn reads_line_times() {
+        assert_eq!(line_time("1970-01-01T00:00:01.5Z  INFO x"), Some(1.5));
+        // 2026-11-27 03:30:54 UTC
+        assert_eq!(
+            line_time("2026-11-27T03:30:54.250000Z  INFO node: serving"),
+            Some(1_795_750_254.25)
+        );
+        assert_eq!(line_time("2000-02-29T00:00:00Z x"), Some(951_782_400.0));
+        assert_eq!(line_time("not a time"), None);
+        assert_eq!(line_time(""), None);
     }
 
     #[test]

@@ -1,0 +1,555 @@
+//! The nemesis: carries out a schedule against a running cluster.
+//!
+//! Every planned fault runs as a task of its own: it waits for its start,
+//! resolves its aim against the cluster as it is then, applies itself,
+//! records a nemesis event, waits out its length (never past the end of the
+//! workload) and undoes itself. Faults overlap freely; a node is held by at
+//! most one process fault at a time (an aim finds no free node: the fault
+//! is skipped), and the network is the merge of every active partition and
+//! slow fault. A watcher notes nodes that exit on their own.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Value, json};
+
+use super::super::LiveState;
+use super::super::proxy::{LinkId, LinkMode, NodeId, Proxies};
+use super::super::recorder::{EventType, NEMESIS, Recorder};
+use super::super::target::Observe;
+use super::super::watch::{ClusterWatch, Leadership};
+use super::partition::{self, Cut};
+use super::process::{self, Aim};
+use super::slow::{self, SlowSpec};
+use super::{Plan, Planned};
+use crate::cluster::{Cluster, NodeState};
+
+/// A node that exited without being told to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Crash {
+    pub node: NodeId,
+    pub status: String,
+    /// Seconds since the workload started.
+    pub time_s: f64,
+}
+
+/// What the nemesis did.
+#[derive(Debug, Default, Clone)]
+pub struct NemesisReport {
+    /// Faults applied.
+    pub applied: usize,
+    /// Faults whose aim found no node to hit (held by another fault).
+    pub skipped: usize,
+    /// The plans applied, by name, with how often.
+    pub plans: BTreeMap<String, usize>,
+    pub crashes: Vec<Crash>,
+}
+
+/// What the active faults hold.
+#[derive(Default)]
+struct Held {
+    /// Node -> the fault that killed or paused it.
+    nodes: BTreeMap<NodeId, u32>,
+    /// Fault -> the modes it imposes on links.
+    links: BTreeMap<u32, BTreeMap<LinkId, LinkMode>>,
+}
+
+pub struct Nemesis<O: Observe> {
+    cluster: Arc<Mutex<Cluster>>,
+    proxies: Arc<Proxies>,
+    observer: Arc<O>,
+    watch: Arc<ClusterWatch>,
+    rec: Arc<Recorder>,
+    live: Arc<LiveState>,
+    ids: Vec<NodeId>,
+    start: Instant,
+    deadline: Instant,
+    tear: Option<TearFn>,
+    held: Mutex<Held>,
+    report: Mutex<NemesisReport>,
+}
+
+/// Why a fault did not happen.
+struct Skipped;
+
+/// What a process fault does to its nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Kill,
+    KillTorn,
+    Pause,
+}
+
+/// Leaves a torn write at the end of the log in a (stopped) node's data
+/// directory; returns how many bytes it appended.
+pub type TearFn = fn(&std::path::Path, &mut ChaCha8Rng) -> Result<usize, String>;
+
+impl<O: Observe> Nemesis<O> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        cluster: Arc<Mutex<Cluster>>,
+        proxies: Arc<Proxies>,
+        observer: Arc<O>,
+        watch: Arc<ClusterWatch>,
+        rec: Arc<Recorder>,
+        live: Arc<LiveState>,
+        start: Instant,
+        deadline: Instant,
+        tear: Option<TearFn>,
+    ) -> Arc<Nemesis<O>> {
+        let ids = cluster.lock().unwrap().ids();
+        Arc::new(Nemesis {
+            cluster,
+            proxies,
+            observer,
+            watch,
+            rec,
+            live,
+            ids,
+            start,
+            deadline,
+            tear,
+            held: Mutex::new(Held::default()),
+            report: Mutex::new(NemesisReport::default()),
+        })
+    }
+
+    /// Runs `schedule` until the deadline, then undoes whatever is still
+    /// active (the run heals everything after this anyway).
+    pub async fn run(self: Arc<Self>, schedule: Vec<Planned>) -> NemesisReport {
+        let crash_watch = tokio::spawn(self.clone().watch_crashes());
+        let mut tasks = Vec::new();
+        for planned in schedule {
+            let me = self.clone();
+            tasks.push(tokio::spawn(async move {
+                let name = planned.plan.name();
+                match me.execute(&planned).await {
+                    Ok(()) => {
+                        let mut r = me.report.lock().unwrap();
+                        r.applied += 1;
+                        *r.plans.entry(name).or_default() += 1;
+                    }
+                    Err(Skipped) => me.report.lock().unwrap().skipped += 1,
+                }
+            }));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+        // Crashes are watched for the whole workload, faults or not.
+        self.sleep_until(self.deadline).await;
+        crash_watch.abort();
+        self.note_crashes();
+        self.report.lock().unwrap().clone()
+    }
+
+    fn seconds(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
+    async fn watch_crashes(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            self.note_crashes();
+        }
+    }
+
+    fn note_crashes(&self) {
+        let crashes = self.cluster.lock().unwrap().crashed();
+        for (node, status) in crashes {
+            let status = status.to_string();
+            self.rec.record(
+                NEMESIS,
+                EventType::Info,
+                "crashed",
+                None,
+                json!({ "node": node, "status": status }),
+                None,
+            );
+            *self.live.last_fault.lock().unwrap() = format!("node {node} exited ({status})");
+            self.report.lock().unwrap().crashes.push(Crash {
+                node,
+                status,
+                time_s: self.seconds(),
+            });
+        }
+    }
+
+    /// Sleeps until `t` or the deadline, whichever is first; false once the
+    /// deadline has passed.
+    async fn sleep_until(&self, t: Instant) -> bool {
+        let until = t.min(self.deadline);
+        tokio::time::sleep_until(until.into()).await;
+        Instant::now() < self.deadline
+    }
+
+    fn record(&self, planned: &Planned, f: &str, mut value: Value) {
+        value["fault"] = planned.id.into();
+        value["plan"] = planned.plan.name().into();
+        self.rec
+            .record(NEMESIS, EventType::Info, f, None, value, None);
+        *self.live.last_fault.lock().unwrap() = format!("{f} ({})", planned.plan.name());
+    }
+
+    async fn execute(&self, planned: &Planned) -> Result<(), Skipped> {
+        if !self.sleep_until(self.start + planned.start).await {
+            return Err(Skipped);
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(planned.choice_seed);
+        let end = Instant::now() + planned.length;
+        match planned.plan {
+            Plan::Kill(aim) | Plan::KillTorn(aim) | Plan::Pause(aim) => {
+                let action = match planned.plan {
+                    Plan::Kill(_) => Action::Kill,
+                    Plan::KillTorn(_) => Action::KillTorn,
+                    _ => Action::Pause,
+                };
+                // An election usually comes within a second under this
+                // schedule; waiting longer would stack faults on the next.
+                let patience = planned.length.min(Duration::from_millis(1500));
+                let nodes = self.aim(aim, patience, &mut rng).await;
+                let nodes = self.hold(planned, &nodes, action, &mut rng)?;
+                self.sleep_until(end.max(Instant::now())).await;
+                self.release(planned, &nodes, action);
+            }
+            Plan::Partition(shape) => {
+                let leader = self.leader().await;
+                let cut = partition::cut(shape, &self.ids, leader, &mut rng);
+                self.cut(planned, &cut);
+                self.sleep_until(end).await;
+                self.uncut(planned, "heal");
+            }
+            Plan::Slow(spec) => self.slow(planned, spec, end, &mut rng).await,
+            Plan::PauseLeaderResumeDeaf => self.pause_resume_deaf(planned, end).await?,
+            Plan::LagThenKillLeader => self.lag_then_kill(planned, end, &mut rng).await?,
+        }
+        Ok(())
+    }
+
+    async fn leader(&self) -> Option<NodeId> {
+        match super::super::target::leader_of(&self.observer.views().await) {
+            Some((id, _)) => Some(id),
+            None => self.watch.leadership().leader.map(|(id, _)| id),
+        }
+    }
+
+    fn free(&self) -> BTreeSet<NodeId> {
+        let held = self.held.lock().unwrap();
+        self.ids
+            .iter()
+            .copied()
+            .filter(|id| !held.nodes.contains_key(id))
+            .collect()
+    }
+
+    /// The nodes `aim` picks now. A fault aimed at the leader waits (for at
+    /// most `patience`) until some node leads, one aimed at a new leader
+    /// until a leader elected a moment ago is in office.
+    async fn aim(&self, aim: Aim, patience: Duration, rng: &mut ChaCha8Rng) -> Vec<NodeId> {
+        match aim {
+            Aim::Leader => {
+                self.await_leadership(patience, |l| l.leader.is_some())
+                    .await
+            }
+            Aim::NewLeader => {
+                self.await_leadership(patience, |l| {
+                    l.leader.is_some() && l.since.elapsed() < Duration::from_millis(300)
+                })
+                .await
+            }
+            _ => {}
+        }
+        let views = self.observer.views().await;
+        process::pick(aim, self.ids.len(), &self.free(), &views, rng)
+    }
+
+    /// Returns once the leadership the watch sees satisfies `ready`, or
+    /// after `patience`, or at the deadline.
+    async fn await_leadership(&self, patience: Duration, ready: impl Fn(&Leadership) -> bool) {
+        let mut rx = self.watch.subscribe();
+        let give_up = (Instant::now() + patience).min(self.deadline);
+        loop {
+            if ready(&rx.borrow_and_update()) {
+                return;
+            }
+            tokio::select! {
+                changed = rx.changed() => if changed.is_err() { return },
+                _ = tokio::time::sleep_until(give_up.into()) => return,
+            }
+        }
+    }
+
+    /// Takes `nodes` for fault `planned` (those still free), kills or
+    /// pauses them (leaving a torn write where asked), and records it.
+    fn hold(
+        &self,
+        planned: &Planned,
+        nodes: &[NodeId],
+        action: Action,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Vec<NodeId>, Skipped> {
+        let taken: Vec<NodeId> = {
+            let mut held = self.held.lock().unwrap();
+            let taken: Vec<NodeId> = nodes
+                .iter()
+                .copied()
+                .filter(|id| !held.nodes.contains_key(id))
+                .collect();
+            for &id in &taken {
+                held.nodes.insert(id, planned.id);
+            }
+            taken
+        };
+        if taken.is_empty() {
+            return Err(Skipped);
+        }
+        let mut torn = Vec::new();
+        {
+            let mut cluster = self.cluster.lock().unwrap();
+            for &id in &taken {
+                let result = match action {
+                    Action::Kill | Action::KillTorn => cluster.kill(id),
+                    Action::Pause if cluster.state(id) == NodeState::Running => cluster.pause(id),
+                    Action::Pause => Ok(()),
+                };
+                if let Err(e) = result {
+                    eprintln!("harness run: {e}");
+                }
+                if action == Action::KillTorn
+                    && let Some(tear) = self.tear
+                {
+                    match tear(&cluster.data_dir(id), rng) {
+                        Ok(bytes) => torn.push(json!({ "node": id, "bytes": bytes })),
+                        Err(e) => eprintln!("harness run: node {id}: {e}"),
+                    }
+                }
+            }
+        }
+        let mut value = json!({ "nodes": taken });
+        if action == Action::KillTorn {
+            value["torn"] = torn.into();
+        }
+        self.record(
+            planned,
+            if action == Action::Pause {
+                "pause"
+            } else {
+                "kill"
+            },
+            value,
+        );
+        Ok(taken)
+    }
+
+    /// Restarts or resumes `nodes` and lets them go.
+    fn release(&self, planned: &Planned, nodes: &[NodeId], action: Action) {
+        let kill = action != Action::Pause;
+        {
+            let mut cluster = self.cluster.lock().unwrap();
+            for &id in nodes {
+                let result = match (kill, cluster.state(id)) {
+                    (true, NodeState::Down) => cluster.start(id),
+                    (false, NodeState::Paused) => cluster.resume(id),
+                    _ => Ok(()),
+                };
+                if let Err(e) = result {
+                    eprintln!("harness run: {e}");
+                }
+            }
+        }
+        {
+            let mut held = self.held.lock().unwrap();
+            for id in nodes {
+                held.nodes.remove(id);
+            }
+        }
+        self.record(
+            planned,
+            if kill { "restart" } else { "resume" },
+            json!({ "nodes": nodes }),
+        );
+    }
+
+    /// Sets the link modes of fault `id` (replacing its earlier ones) and
+    /// pushes the merged network to the proxies.
+    fn set_links(&self, id: u32, modes: BTreeMap<LinkId, LinkMode>) {
+        let mut held = self.held.lock().unwrap();
+        if modes.is_empty() {
+            held.links.remove(&id);
+        } else {
+            held.links.insert(id, modes);
+        }
+        let mut merged = BTreeMap::new();
+        for modes in held.links.values() {
+            for (&link, &mode) in modes {
+                slow::merge(&mut merged, link, mode);
+            }
+        }
+        self.proxies.set_modes(&merged);
+    }
+
+    fn cut(&self, planned: &Planned, cut: &Cut) {
+        let blocked = LinkMode {
+            blocked: true,
+            ..LinkMode::OPEN
+        };
+        self.set_links(
+            planned.id,
+            cut.links.iter().map(|&l| (l, blocked)).collect(),
+        );
+        let links: Vec<[NodeId; 2]> = cut.links.iter().map(|&(a, b)| [a, b]).collect();
+        self.record(
+            planned,
+            "partition",
+            json!({ "shape": cut.name, "groups": cut.description, "cut": links }),
+        );
+    }
+
+    fn uncut(&self, planned: &Planned, f: &str) {
+        self.set_links(planned.id, BTreeMap::new());
+        self.record(planned, f, json!({}));
+    }
+
+    /// Slows the spec's links until `end`, stalling some of them now and
+    /// then if the spec says so.
+    async fn slow(&self, planned: &Planned, spec: SlowSpec, end: Instant, rng: &mut ChaCha8Rng) {
+        let leader = self.leader().await;
+        let links = spec.pick_links(&self.ids, leader, rng);
+        let base = spec.modes(&links);
+        self.set_links(planned.id, base.clone());
+        let listed: Vec<[NodeId; 2]> = links.iter().map(|&(a, b)| [a, b]).collect();
+        self.record(
+            planned,
+            "slow",
+            json!({
+                "links": listed,
+                "delay_ms": spec.delay.as_secs_f64() * 1e3,
+                "jitter_ms": spec.jitter.as_secs_f64() * 1e3,
+                "stalls": spec.stalls,
+            }),
+        );
+        let mut stalls = 0u32;
+        if spec.stalls {
+            let all: Vec<LinkId> = links.iter().copied().collect();
+            loop {
+                let (wait, length) = slow::next_stall(rng);
+                let k = rng.random_range(1..=all.len());
+                let stalled: Vec<LinkId> = all.choose_multiple(rng, k).copied().collect();
+                if !self.sleep_until((Instant::now() + wait).min(end)).await
+                    || Instant::now() >= end
+                {
+                    break;
+                }
+                let mut modes = base.clone();
+                for l in &stalled {
+                    if let Some(m) = modes.get_mut(l) {
+                        m.stalled = true;
+                    }
+                }
+                self.set_links(planned.id, modes);
+                stalls += 1;
+                let go_on = self.sleep_until((Instant::now() + length).min(end)).await;
+                self.set_links(planned.id, base.clone());
+                if !go_on || Instant::now() >= end {
+                    break;
+                }
+            }
+        } else {
+            self.sleep_until(end).await;
+        }
+        self.set_links(planned.id, BTreeMap::new());
+        self.record(planned, "slow-end", json!({ "stalls": stalls }));
+    }
+
+    /// Makes the leader deaf (every link into it cut) and pauses it until
+    /// another node leads (for at most 60 % of the fault's length) and has
+    /// led for a moment, then resumes it, still deaf, and lets it hear the
+    /// others again at `end`.
+    /// Deaf before the pause, so that no message of the new term waits in
+    /// its sockets: on resuming it acts as the leader of its old term
+    /// (answers reads, takes writes, sends appends) until it steps down.
+    async fn pause_resume_deaf(&self, planned: &Planned, end: Instant) -> Result<(), Skipped> {
+        let mut rng = ChaCha8Rng::seed_from_u64(planned.choice_seed);
+        let target = self.aim(Aim::Leader, planned.length / 2, &mut rng).await;
+        let Some(&old) = target.first() else {
+            return Err(Skipped);
+        };
+        let deaf = Cut {
+            name: "deaf",
+            description: format!("[others] -/-> [{old}]"),
+            links: self
+                .ids
+                .iter()
+                .filter(|&&x| x != old)
+                .map(|&x| (x, old))
+                .collect(),
+        };
+        self.cut(planned, &deaf);
+        let nodes = match self.hold(planned, &target, Action::Pause, &mut rng) {
+            Ok(nodes) => nodes,
+            Err(skipped) => {
+                self.uncut(planned, "heal");
+                return Err(skipped);
+            }
+        };
+        let budget = planned.length.mul_f64(0.6);
+        self.await_leadership(budget, |l| matches!(l.leader, Some((id, _)) if id != old))
+            .await;
+        // Let the new leader commit a little before the old one wakes.
+        let work = Duration::from_millis(rng.random_range(200..1000));
+        self.sleep_until((Instant::now() + work).min(end)).await;
+        self.release(planned, &nodes, Action::Pause);
+        self.sleep_until(end.max(Instant::now())).await;
+        self.uncut(planned, "heal");
+        Ok(())
+    }
+
+    /// Cuts a follower off for 40 % of the fault's length, kills the
+    /// leader while the follower is still cut off (so it cannot catch up),
+    /// lets the follower back in a moment later, and restarts the leader at
+    /// `end`: the lagging node stands for election against nodes that hold
+    /// entries it lacks.
+    async fn lag_then_kill(
+        &self,
+        planned: &Planned,
+        end: Instant,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<(), Skipped> {
+        self.await_leadership(planned.length / 2, |l| l.leader.is_some())
+            .await;
+        let leader = self.leader().await;
+        let followers: Vec<NodeId> = self
+            .ids
+            .iter()
+            .copied()
+            .filter(|&id| Some(id) != leader)
+            .collect();
+        let Some(&lagger) = followers.choose(rng) else {
+            return Err(Skipped);
+        };
+        let others: Vec<NodeId> = self.ids.iter().copied().filter(|&x| x != lagger).collect();
+        let cut = Cut {
+            name: "follower-alone",
+            description: format!("[{lagger}] | {others:?}"),
+            links: partition::between(&[lagger], &others),
+        };
+        self.cut(planned, &cut);
+        self.sleep_until(Instant::now() + planned.length.mul_f64(0.4))
+            .await;
+        let target = self.aim(Aim::Leader, Duration::ZERO, rng).await;
+        let target: Vec<NodeId> = target.into_iter().filter(|&id| id != lagger).collect();
+        let killed = self.hold(planned, &target, Action::Kill, rng);
+        let pause = Duration::from_millis(rng.random_range(0..200));
+        self.sleep_until(Instant::now() + pause).await;
+        self.uncut(planned, "heal");
+        if let Ok(nodes) = killed {
+            self.sleep_until(end.max(Instant::now())).await;
+            self.release(planned, &nodes, Action::Kill);
+        }
+        Ok(())
+    }
+}

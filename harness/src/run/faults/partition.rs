@@ -1,0 +1,266 @@
+//! Network partitions: which ordered links a shape cuts.
+//!
+//! A cut is a set of ordered links (from, to); the proxies block exactly
+//! those, so a shape may be one-way. Overlapping partitions cut the union
+//! of their links.
+
+use std::collections::BTreeSet;
+
+use rand::Rng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use super::super::proxy::{LinkId, NodeId};
+
+/// The shape of a network partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Shape {
+    /// A minority and a majority that cannot talk.
+    Halves,
+    /// The leader cut off from everyone, both ways.
+    LeaderAlone,
+    /// Two groups that cannot talk, joined by one node that talks to both:
+    /// each side plus the bridge is a majority.
+    Bridge,
+    /// The leader's outgoing or incoming links cut, the other direction
+    /// intact.
+    OneWay,
+    /// Nodes on a ring, each hearing only the majority around it: every node
+    /// is in some majority, no two nodes in the same one.
+    MajoritiesRing,
+}
+
+impl Shape {
+    pub const ALL: [Shape; 5] = [
+        Shape::Halves,
+        Shape::LeaderAlone,
+        Shape::Bridge,
+        Shape::OneWay,
+        Shape::MajoritiesRing,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Shape::Halves => "halves",
+            Shape::LeaderAlone => "leader-alone",
+            Shape::Bridge => "bridge",
+            Shape::OneWay => "one-way",
+            Shape::MajoritiesRing => "majorities-ring",
+        }
+    }
+
+    /// The shapes that cut something in a cluster of `n` nodes (a bridge
+    /// and a ring need three).
+    pub fn for_cluster(n: usize) -> Vec<Shape> {
+        Shape::ALL
+            .into_iter()
+            .filter(|s| match s {
+                Shape::Halves | Shape::LeaderAlone | Shape::OneWay => n >= 2,
+                Shape::Bridge | Shape::MajoritiesRing => n >= 3,
+            })
+            .collect()
+    }
+}
+
+/// A partition as applied: the links it cuts and how to read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cut {
+    /// The shape's name (or the name of the step of a compound fault).
+    pub name: &'static str,
+    /// e.g. `[1 2] | [3 4 5]`, `[1] -/-> [2 3]`.
+    pub description: String,
+    pub links: BTreeSet<LinkId>,
+}
+
+fn show(group: &[NodeId]) -> String {
+    let mut ids = group.to_vec();
+    ids.sort_unstable();
+    let ids: Vec<String> = ids.iter().map(|n| n.to_string()).collect();
+    format!("[{}]", ids.join(" "))
+}
+
+/// All links between `a` and `b`, both directions.
+pub fn between(a: &[NodeId], b: &[NodeId]) -> BTreeSet<LinkId> {
+    let mut cut = BTreeSet::new();
+    for &x in a {
+        for &y in b {
+            cut.insert((x, y));
+            cut.insert((y, x));
+        }
+    }
+    cut
+}
+
+/// Cuts `nodes` into `shape`. `leader` is the current leader if known
+/// (else a node drawn at random stands in for it); the rest of the choices
+/// (which halves, which direction, the ring's order) come from `rng`.
+pub fn cut(shape: Shape, nodes: &[NodeId], leader: Option<NodeId>, rng: &mut ChaCha8Rng) -> Cut {
+    let mut shuffled = nodes.to_vec();
+    shuffled.shuffle(rng);
+    let outgoing: bool = rng.random();
+    let leader = leader.filter(|l| nodes.contains(l)).unwrap_or(shuffled[0]);
+    let others: Vec<NodeId> = shuffled.iter().copied().filter(|&x| x != leader).collect();
+    let n = shuffled.len();
+    let (description, links) = match shape {
+        Shape::Halves => {
+            let (minority, majority) = shuffled.split_at(n / 2);
+            (
+                format!("{} | {}", show(minority), show(majority)),
+                between(minority, majority),
+            )
+        }
+        Shape::LeaderAlone => (
+            format!("{} | {}", show(&[leader]), show(&others)),
+            between(&[leader], &others),
+        ),
+        Shape::Bridge => {
+            let bridge = shuffled[0];
+            let rest = &shuffled[1..];
+            let (a, b) = rest.split_at(rest.len() / 2);
+            (
+                format!("{} <{}> {}", show(a), bridge, show(b)),
+                between(a, b),
+            )
+        }
+        Shape::OneWay => {
+            let links = others
+                .iter()
+                .map(|&o| if outgoing { (leader, o) } else { (o, leader) })
+                .collect();
+            let description = if outgoing {
+                format!("{} -/-> {}", show(&[leader]), show(&others))
+            } else {
+                format!("{} -/-> {}", show(&others), show(&[leader]))
+            };
+            (description, links)
+        }
+        Shape::MajoritiesRing => {
+            // Node at ring position p hears the `m` positions around it
+            // (itself included), p - (m-1)/2 ..= p + m/2.
+            let m = n / 2 + 1;
+            let mut links = BTreeSet::new();
+            for (p, &to) in shuffled.iter().enumerate() {
+                let hears: BTreeSet<NodeId> = (0..m)
+                    .map(|k| shuffled[(p + n + k - (m - 1) / 2) % n])
+                    .collect();
+                for &from in &shuffled {
+                    if !hears.contains(&from) {
+                        links.insert((from, to));
+                    }
+                }
+            }
+            let ring: Vec<String> = shuffled.iter().map(|x| x.to_string()).collect();
+            (format!("ring {}", ring.join("-")), links)
+        }
+    };
+    Cut {
+        name: shape.name(),
+        description,
+        links,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn connected(cut: &BTreeSet<LinkId>, a: NodeId, b: NodeId) -> bool {
+        !cut.contains(&(a, b)) && !cut.contains(&(b, a))
+    }
+
+    fn rng(seed: u64) -> ChaCha8Rng {
+        ChaCha8Rng::seed_from_u64(seed)
+    }
+
+    #[test]
+    fn halves_and_leader_alone_split_the_cluster() {
+        for seed in 0..10 {
+            let c = cut(Shape::Halves, &[1, 2, 3, 4, 5], Some(1), &mut rng(seed));
+            // 2 * 3 pairs, both ways.
+            assert_eq!(c.links.len(), 12, "{}", c.description);
+            let c = cut(
+                Shape::LeaderAlone,
+                &[1, 2, 3, 4, 5],
+                Some(5),
+                &mut rng(seed),
+            );
+            assert_eq!(c.links.len(), 8);
+            for o in [1, 2, 3, 4] {
+                assert!(!connected(&c.links, 5, o));
+            }
+        }
+    }
+
+    #[test]
+    fn bridge_leaves_two_majorities_sharing_one_node() {
+        for nodes in [vec![1, 2, 3], vec![1, 2, 3, 4, 5]] {
+            for seed in 0..10 {
+                let c = cut(Shape::Bridge, &nodes, Some(1), &mut rng(seed));
+                let n = nodes.len();
+                // Some node reaches everyone; every node reaches a majority.
+                assert!(
+                    nodes
+                        .iter()
+                        .any(|&b| nodes.iter().all(|&x| connected(&c.links, b, x)))
+                );
+                for &x in &nodes {
+                    let reach = nodes.iter().filter(|&&y| connected(&c.links, x, y)).count();
+                    assert!(reach > n / 2, "node {x} reaches only {reach} of {n}");
+                }
+                assert!(!c.links.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn one_way_cuts_one_direction_only() {
+        let mut seen = BTreeSet::new();
+        for seed in 0..20 {
+            let c = cut(Shape::OneWay, &[1, 2, 3], Some(1), &mut rng(seed));
+            assert!(
+                c.links == BTreeSet::from([(1, 2), (1, 3)])
+                    || c.links == BTreeSet::from([(2, 1), (3, 1)]),
+                "{:?}",
+                c.links
+            );
+            seen.insert(c.links.contains(&(1, 2)));
+        }
+        assert_eq!(seen.len(), 2, "both directions occur");
+    }
+
+    #[test]
+    fn a_ring_gives_every_node_its_own_majority() {
+        for nodes in [
+            vec![1, 2, 3],
+            vec![1, 2, 3, 4, 5],
+            vec![1, 2, 3, 4, 5, 6, 7],
+        ] {
+            let n = nodes.len();
+            let c = cut(Shape::MajoritiesRing, &nodes, None, &mut rng(7));
+            let mut majorities = BTreeSet::new();
+            for &to in &nodes {
+                let heard: BTreeSet<NodeId> = nodes
+                    .iter()
+                    .copied()
+                    .filter(|&from| from == to || !c.links.contains(&(from, to)))
+                    .collect();
+                assert_eq!(heard.len(), n / 2 + 1, "{}: {heard:?}", c.description);
+                assert!(heard.contains(&to));
+                majorities.insert(heard);
+            }
+            // No two nodes hear the same majority.
+            assert_eq!(majorities.len(), n, "{}", c.description);
+        }
+    }
+
+    #[test]
+    fn shapes_fit_the_cluster_size() {
+        assert!(Shape::for_cluster(1).is_empty());
+        assert_eq!(
+            Shape::for_cluster(2),
+            vec![Shape::Halves, Shape::LeaderAlone, Shape::OneWay]
+        );
+        assert_eq!(Shape::for_cluster(5), Shape::ALL.to_vec());
+    }
+}

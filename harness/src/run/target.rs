@@ -1,0 +1,288 @@
+//! The system under test as the run's faults and checks see it, apart from
+//! its processes ([`crate::cluster::Cluster`]) and its network
+//! ([`super::proxy::Proxies`]), which do not depend on what runs.
+//!
+//! [`Observe`] is what a target answers about its nodes: who leads and how
+//! far each node got (for faults aimed at the leader, a lagging follower or
+//! a node just elected), and, where the target can give them, a summary of
+//! each node's state and hashes of its log entries (for the end-of-run
+//! comparison). [`RaftkvObserver`] answers for raftkv from its `Status` and
+//! `EntryHashes` RPCs; another target implements the same trait from its own
+//! status API. [`raftkv_tear_tail`] leaves a torn write in a stopped raftkv
+//! node's log, for kills that stand for a crash in the middle of a write.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use raftkv::client::{Client, ClientOptions};
+use raftkv::proto::Role as WireRole;
+
+use super::proxy::NodeId;
+
+/// A node's role as it reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Leader,
+    Candidate,
+    Follower,
+}
+
+/// One node's answer about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeView {
+    pub id: NodeId,
+    pub role: Role,
+    pub term: u64,
+    /// The leader this node knows of in `term`.
+    pub leader: Option<NodeId>,
+    pub commit_index: u64,
+    pub applied_index: u64,
+}
+
+/// What a node has applied, summarised for comparison with the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeState {
+    pub id: NodeId,
+    pub commit_index: u64,
+    pub applied_index: u64,
+    /// First log index the node still holds (older entries were compacted).
+    pub first_log_index: u64,
+    /// A hash of the whole state machine at `applied_index`.
+    pub state_digest: u64,
+    /// A hash chained over every entry applied up to `applied_index`.
+    pub applied_chain: u64,
+}
+
+/// A node's state summary, or why it gave none.
+pub type StateAnswer = (NodeId, Result<NodeState, String>);
+
+/// One log entry as a hash: equal on two nodes iff they hold the same entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryHash {
+    pub index: u64,
+    pub term: u64,
+    pub hash: u64,
+}
+
+/// The leader among `views`: the node claiming leadership in the highest
+/// term.
+pub fn leader_of(views: &[NodeView]) -> Option<(NodeId, u64)> {
+    views
+        .iter()
+        .filter(|v| v.role == Role::Leader)
+        .max_by_key(|v| v.term)
+        .map(|v| (v.id, v.term))
+}
+
+/// What the run asks a target about its nodes. Every call bounds each
+/// node's answer by a timeout of the implementation's choosing; nodes that
+/// do not answer are left out (views) or answer with an error (states).
+pub trait Observe: Send + Sync + 'static {
+    /// Every answering node's role, term, leader and progress.
+    fn views(&self) -> impl Future<Output = Vec<NodeView>> + Send;
+
+    /// Every node's state summary, in node id order; `None` when the target
+    /// cannot summarise its state.
+    fn states(&self) -> impl Future<Output = Option<Vec<StateAnswer>>> + Send;
+
+    /// The hashes of the entries in `[from, to]` that node `id` holds, in
+    /// index order (at most `max_entries_per_call` of them); `None` when the
+    /// target cannot list its log.
+    fn entry_hashes(
+        &self,
+        id: NodeId,
+        from: u64,
+        to: u64,
+    ) -> impl Future<Output = Option<Result<Vec<EntryHash>, String>>> + Send;
+
+    /// The most entries one [`Observe::entry_hashes`] call answers.
+    fn max_entries_per_call(&self) -> u64;
+}
+
+/// [`Observe`] for raftkv nodes, over their `Status` and `EntryHashes` RPCs.
+pub struct RaftkvObserver {
+    client: Client,
+    /// Node id -> position in the client's address list.
+    positions: BTreeMap<NodeId, usize>,
+}
+
+impl RaftkvObserver {
+    /// Asks the nodes at `addrs` (their client addresses), each call bounded
+    /// by `timeout`.
+    pub async fn connect(
+        addrs: &BTreeMap<NodeId, SocketAddr>,
+        timeout: Duration,
+    ) -> Result<RaftkvObserver, String> {
+        let list: Vec<String> = addrs.values().map(|a| a.to_string()).collect();
+        let options = ClientOptions {
+            request_timeout: timeout,
+            overall_timeout: timeout,
+            connect_timeout: timeout,
+            ..ClientOptions::default()
+        };
+        let client = Client::connect(&list, options)
+            .await
+            .map_err(|e| e.to_string())?;
+        let positions = addrs.keys().enumerate().map(|(i, &id)| (id, i)).collect();
+        Ok(RaftkvObserver { client, positions })
+    }
+}
+
+fn role(wire: i32) -> Role {
+    if wire == WireRole::Leader as i32 {
+        Role::Leader
+    } else if wire == WireRole::Candidate as i32 {
+        Role::Candidate
+    } else {
+        Role::Follower
+    }
+}
+
+impl Observe for RaftkvObserver {
+    async fn views(&self) -> Vec<NodeView> {
+        self.client
+            .status_all()
+            .await
+            .into_iter()
+            .filter_map(|s| s.status.ok())
+            .filter(|s| s.node_id != 0)
+            .map(|s| NodeView {
+                id: s.node_id,
+                role: role(s.role),
+                term: s.term,
+                leader: (s.leader_id != 0).then_some(s.leader_id),
+                commit_index: s.commit_index,
+                applied_index: s.applied_index,
+            })
+            .collect()
+    }
+
+    async fn states(&self) -> Option<Vec<StateAnswer>> {
+        let answers = self.client.status_all_with_digest().await;
+        let ids: Vec<NodeId> = self.positions.keys().copied().collect();
+        Some(
+            ids.into_iter()
+                .zip(answers)
+                .map(|(id, answer)| {
+                    let state = answer.status.map(|s| NodeState {
+                        id,
+                        commit_index: s.commit_index,
+                        applied_index: s.applied_index,
+                        first_log_index: s.first_log_index,
+                        state_digest: s.state_digest,
+                        applied_chain: s.applied_chain,
+                    });
+                    (id, state)
+                })
+                .collect(),
+        )
+    }
+
+    async fn entry_hashes(
+        &self,
+        id: NodeId,
+        from: u64,
+        to: u64,
+    ) -> Option<Result<Vec<EntryHash>, String>> {
+        let Some(&position) = self.positions.get(&id) else {
+            return Some(Err(format!("no node {id}")));
+        };
+        Some(self.client.entry_hashes(position, from, to).await.map(|r| {
+            r.entries
+                .into_iter()
+                .map(|e| EntryHash {
+                    index: e.index,
+                    term: e.term,
+                    hash: e.hash,
+                })
+                .collect()
+        }))
+    }
+
+    fn max_entries_per_call(&self) -> u64 {
+        10_000
+    }
+}
+
+/// The file a raftkv node's write-ahead log lives in, under its data dir.
+const RAFTKV_WAL: &str = "wal.log";
+
+/// Appends the start of a record that never finished to the write-ahead log
+/// in `data_dir`, as a crash in the middle of an append leaves it: a frame
+/// header (`len`, `crc`, `type`) announcing more bytes than follow, and a
+/// few of them. Nothing after it is valid, so a correct node cuts it as a
+/// torn tail at start-up and loses nothing that was durable. The node must
+/// be stopped. Returns the bytes appended (0 when there is no log yet).
+pub fn raftkv_tear_tail(data_dir: &Path, rng: &mut ChaCha8Rng) -> Result<usize, String> {
+    let path = data_dir.join(RAFTKV_WAL);
+    if !path.exists() {
+        return Ok(0);
+    }
+    let announced: u32 = rng.random_range(256..4096);
+    let follow = rng.random_range(0..32usize);
+    let mut torn = Vec::with_capacity(9 + follow);
+    torn.extend_from_slice(&announced.to_le_bytes());
+    torn.extend_from_slice(&rng.random::<u32>().to_le_bytes());
+    torn.push(rng.random_range(1..=3u8));
+    torn.extend((0..follow).map(|_| rng.random::<u8>()));
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    file.write_all(&torn)
+        .map_err(|e| format!("cannot append to {}: {e}", path.display()))?;
+    Ok(torn.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(id: NodeId, role: Role, term: u64) -> NodeView {
+        NodeView {
+            id,
+            role,
+            term,
+            leader: None,
+            commit_index: 0,
+            applied_index: 0,
+        }
+    }
+
+    #[test]
+    fn the_leader_of_the_highest_term_wins() {
+        assert_eq!(leader_of(&[]), None);
+        let views = [
+            view(1, Role::Leader, 2),
+            view(2, Role::Leader, 3),
+            view(3, Role::Follower, 4),
+        ];
+        assert_eq!(leader_of(&views), Some((2, 3)));
+    }
+
+    #[test]
+    fn a_torn_tail_announces_more_than_follows() {
+        use rand::SeedableRng;
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        assert_eq!(raftkv_tear_tail(dir.path(), &mut rng), Ok(0));
+        let path = dir.path().join(RAFTKV_WAL);
+        std::fs::write(&path, b"records").unwrap();
+        for _ in 0..20 {
+            std::fs::write(&path, b"records").unwrap();
+            let n = raftkv_tear_tail(dir.path(), &mut rng).unwrap();
+            let bytes = std::fs::read(&path).unwrap();
+            assert_eq!(bytes.len(), 7 + n);
+            let tail = &bytes[7..];
+            let announced = u32::from_le_bytes(tail[..4].try_into().unwrap()) as usize;
+            assert!(announced > tail.len(), "{announced} <= {}", tail.len());
+        }
+    }
+}
