@@ -211,20 +211,33 @@ impl Observe for RaftkvObserver {
     }
 }
 
-/// The file a raftkv node's write-ahead log lives in, under its data dir.
-const RAFTKV_WAL: &str = "wal.log";
+/// The newest segment of a raftkv node's write-ahead log in `data_dir`
+/// (`wal-{seq:016x}-{first:016x}.log`, the highest `seq` last in name
+/// order), or the single `wal.log` of older versions.
+fn raftkv_last_segment(data_dir: &Path) -> Option<std::path::PathBuf> {
+    let newest = std::fs::read_dir(data_dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("wal-") && n.ends_with(".log") && n.len() == 41)
+        .max();
+    match newest {
+        Some(name) => Some(data_dir.join(name)),
+        None => Some(data_dir.join("wal.log")).filter(|p| p.exists()),
+    }
+}
 
 /// Appends the start of a record that never finished to the write-ahead log
-/// in `data_dir`, as a crash in the middle of an append leaves it: a frame
-/// header (`len`, `crc`, `type`) announcing more bytes than follow, and a
-/// few of them. Nothing after it is valid, so a correct node cuts it as a
-/// torn tail at start-up and loses nothing that was durable. The node must
-/// be stopped. Returns the bytes appended (0 when there is no log yet).
+/// in `data_dir` (its newest segment), as a crash in the middle of an append
+/// leaves it: a frame header (`len`, `crc`, `type`) announcing more bytes
+/// than follow, and a few of them. Nothing after it is valid, so a correct
+/// node cuts it as a torn tail at start-up and loses nothing that was
+/// durable. The node must be stopped. Returns the bytes appended (0 when
+/// there is no log yet).
 pub fn raftkv_tear_tail(data_dir: &Path, rng: &mut ChaCha8Rng) -> Result<usize, String> {
-    let path = data_dir.join(RAFTKV_WAL);
-    if !path.exists() {
+    let Some(path) = raftkv_last_segment(data_dir) else {
         return Ok(0);
-    }
+    };
     let announced: u32 = rng.random_range(256..4096);
     let follow = rng.random_range(0..32usize);
     let mut torn = Vec::with_capacity(9 + follow);
@@ -268,21 +281,28 @@ mod tests {
     }
 
     #[test]
-    fn a_torn_tail_announces_more_than_follows() {
+    fn a_torn_tail_goes_to_the_newest_segment_and_announces_more_than_follows() {
         use rand::SeedableRng;
         let dir = tempfile::tempdir().unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         assert_eq!(raftkv_tear_tail(dir.path(), &mut rng), Ok(0));
-        let path = dir.path().join(RAFTKV_WAL);
-        std::fs::write(&path, b"records").unwrap();
+        let old = dir.path().join(format!("wal-{:016x}-{:016x}.log", 1, 1));
+        let new = dir.path().join(format!("wal-{:016x}-{:016x}.log", 2, 900));
+        std::fs::write(&old, b"older").unwrap();
+        std::fs::write(dir.path().join("snap-1.snap"), b"snapshot").unwrap();
         for _ in 0..20 {
-            std::fs::write(&path, b"records").unwrap();
+            std::fs::write(&new, b"records").unwrap();
             let n = raftkv_tear_tail(dir.path(), &mut rng).unwrap();
-            let bytes = std::fs::read(&path).unwrap();
+            let bytes = std::fs::read(&new).unwrap();
             assert_eq!(bytes.len(), 7 + n);
             let tail = &bytes[7..];
             let announced = u32::from_le_bytes(tail[..4].try_into().unwrap()) as usize;
             assert!(announced > tail.len(), "{announced} <= {}", tail.len());
         }
+        assert_eq!(std::fs::read(&old).unwrap(), b"older");
+        // A log from before segments.
+        let legacy = tempfile::tempdir().unwrap();
+        std::fs::write(legacy.path().join("wal.log"), b"records").unwrap();
+        assert!(raftkv_tear_tail(legacy.path(), &mut rng).unwrap() >= 9);
     }
 }
