@@ -106,7 +106,9 @@ impl Findings {
         let mut times = Vec::new();
         if let Some(f) = &self.history.failure
             && let Some(op) = f.op.map(|id| &self.history.history.ops[id])
-            && let Some(t) = op.ret_time.or(op.call_time)
+            && let Some(t) = [op.complete_time, op.invoke_time]
+                .into_iter()
+                .find(|&t| t != raftkv_checker::history::NO_TIME)
         {
             times.push(t as f64 / 1e9);
         }
