@@ -5,8 +5,9 @@
 //! durable state only once the writer reports them durable, applies committed
 //! entries, answers proposals and serves confirmed reads.
 //!
-//! Every `--snapshot-entries` applied entries it copies the state machine
-//! and hands the copy to the snapshotter thread; once the snapshot is
+//! At every multiple of `--snapshot-entries` it applies (the same indexes
+//! on every replica, so their snapshots can be compared) it copies the
+//! state machine and hands the copy to the snapshotter thread; once the snapshot is
 //! durable the core and the WAL writer compact behind it. A leader ships
 //! its snapshot file to a follower the core says needs it; a follower
 //! installs one the core accepts (the WAL writer moves the file into place
@@ -139,6 +140,18 @@ struct PendingRead {
     reply: ReadReply,
 }
 
+/// A snapshot installed from the leader, logged once its ready is durable.
+struct Installed {
+    ready: u64,
+    index: Index,
+    term: Term,
+    bytes: u64,
+    from: NodeId,
+    previous_applied: Index,
+    digest: u64,
+    chain: u64,
+}
+
 pub struct Driver {
     raft: Raft,
     kv: KvStore,
@@ -161,6 +174,8 @@ pub struct Driver {
     last_leader: Option<NodeId>,
     snapshots: Snapshots,
     snapshotter: Snapshotter,
+    /// Installed snapshots whose ready is not yet durable.
+    installs: VecDeque<Installed>,
     /// The driver's own queue, for reports of background work.
     tx: mpsc::UnboundedSender<Input>,
     rx: mpsc::UnboundedReceiver<Input>,
@@ -209,6 +224,7 @@ pub fn new(
         last_leader: status.leader,
         snapshots,
         snapshotter,
+        installs: VecDeque::new(),
         tx: tx.clone(),
         rx,
     };
@@ -251,7 +267,6 @@ impl Driver {
                 }
             }
             self.work_off_ready()?;
-            self.maybe_take_snapshot();
             self.observe_role();
             self.maybe_finish_shutdown();
         }
@@ -424,6 +439,19 @@ impl Driver {
         if let Some(n) = newest {
             self.raft.on_persisted(n);
         }
+        while self.installs.front().is_some_and(|i| i.ready <= number) {
+            let i = self.installs.pop_front().expect("front exists");
+            info!(
+                index = i.index,
+                term = i.term,
+                bytes = i.bytes,
+                from = i.from,
+                previous_applied = i.previous_applied,
+                digest = i.digest,
+                chain = i.chain,
+                "snapshot installed"
+            );
+        }
     }
 
     /// Sends messages whose promises (a vote, accepted entries) are durable.
@@ -449,7 +477,7 @@ impl Driver {
                 self.send_snapshot(msg);
             }
             let installed = match &rd.snapshot {
-                Some(meta) => Some(self.install_snapshot(meta)?),
+                Some(meta) => Some(self.install_snapshot(meta, rd.number)?),
                 None => None,
             };
             #[allow(unused_mut)]
@@ -477,7 +505,12 @@ impl Driver {
             }
             if !rd.committed.is_empty() {
                 for entry in rd.committed {
+                    let index = entry.index;
                     self.apply(entry);
+                    if self.snapshots.due(index) {
+                        self.raft.on_applied(index);
+                        self.take_snapshot(index);
+                    }
                 }
                 self.raft.on_applied(self.kv.applied_index());
             }
@@ -504,13 +537,10 @@ impl Driver {
 
     // ---- snapshots ------------------------------------------------------
 
-    /// Starts a snapshot of the state machine if one is due: the copy is
-    /// made here, the encoding and writing on the snapshotter thread.
-    fn maybe_take_snapshot(&mut self) {
-        let applied = self.kv.applied_index();
-        if !self.snapshots.due(applied) {
-            return;
-        }
+    /// Starts a snapshot of the state machine at the index just applied:
+    /// the copy is made here, the encoding and writing on the snapshotter
+    /// thread.
+    fn take_snapshot(&mut self, applied: Index) {
         let Some(meta) = self.raft.snapshot_meta(applied) else {
             return;
         };
@@ -533,8 +563,8 @@ impl Driver {
         let taken = match taken {
             Ok(t) => t,
             Err(error) => {
-                error!(%error, "cannot write a snapshot; retrying later");
-                self.snapshots.failed(self.kv.applied_index());
+                error!(%error, "cannot write a snapshot; trying again at the next interval");
+                self.snapshots.failed();
                 return;
             }
         };
@@ -543,6 +573,8 @@ impl Driver {
             index = meta.index,
             term = meta.term,
             bytes = taken.file.bytes,
+            digest = taken.digest,
+            chain = taken.chain,
             encode_ms = taken.encode.as_millis() as u64,
             write_ms = taken.write.as_millis() as u64,
             "snapshot taken"
@@ -587,7 +619,11 @@ impl Driver {
     /// The core replaced its log with the leader's snapshot `meta`: the
     /// state machine becomes the one received with it. Returns the file for
     /// the WAL writer to move into place.
-    fn install_snapshot(&mut self, meta: &SnapshotMeta) -> Result<snapshot::Received, String> {
+    fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        ready: u64,
+    ) -> Result<snapshot::Received, String> {
         let incoming = self.snapshots.take_incoming(meta).ok_or_else(|| {
             format!(
                 "the Raft core installs snapshot {}/{}, which this node did not receive",
@@ -595,15 +631,22 @@ impl Driver {
             )
         })?;
         let previous = self.kv.applied_index();
-        self.kv = incoming.store;
-        info!(
-            index = meta.index,
-            term = meta.term,
-            bytes = incoming.received.bytes,
-            from = incoming.from,
-            previous_applied = previous,
-            "snapshot installed"
-        );
+        if plant::is(Plant::InstallKeepsStateMachine) {
+            self.kv.skip(meta.index);
+        } else {
+            self.kv = incoming.store;
+        }
+        // Logged once durable: a restart must find it.
+        self.installs.push_back(Installed {
+            ready,
+            index: meta.index,
+            term: meta.term,
+            bytes: incoming.received.bytes,
+            from: incoming.from,
+            previous_applied: previous,
+            digest: incoming.digest,
+            chain: incoming.chain,
+        });
         let file = SnapshotFile {
             meta: meta.clone(),
             path: snapshot::snapshot_path(&self.settings.data_dir, meta.index, meta.term),

@@ -162,11 +162,12 @@ impl RaftPeer for PeerService {
                     expected.index
                 ));
             }
-            Ok((received, store))
+            let digest = store.digest();
+            Ok((received, store, digest))
         })
         .await
         .map_err(|e| Status::internal(format!("verifying the snapshot failed: {e}")))?;
-        let (received, store) = verified.map_err(|reason| {
+        let (received, store, digest) = verified.map_err(|reason| {
             warn!(from = msg.from, index = meta.index, bytes, %reason, "received snapshot refused");
             Status::data_loss(format!(
                 "snapshot {}/{} from node {} ({bytes} bytes) is not valid: {reason}",
@@ -178,7 +179,9 @@ impl RaftPeer for PeerService {
             incoming: Box::new(snapshots::Incoming {
                 from: msg.from,
                 received,
+                chain: store.applied_chain(),
                 store,
+                digest,
             }),
         })?;
         Ok(Response::new(SendAck {}))

@@ -21,10 +21,13 @@ pub struct Incoming {
     pub from: NodeId,
     pub received: Received,
     pub store: KvStore,
+    /// The state machine's digest and applied chain.
+    pub digest: u64,
+    pub chain: u64,
 }
 
 pub struct Snapshots {
-    /// Take a snapshot every this many applied entries (0: never).
+    /// Take a snapshot at every multiple of this index (0: never).
     every: u64,
     /// Entries kept in the log behind the newest snapshot.
     catchup: u64,
@@ -32,8 +35,6 @@ pub struct Snapshots {
     files: BTreeMap<Index, PathBuf>,
     /// Index of the snapshot being written.
     taking: Option<Index>,
-    /// Applied index at which the next snapshot is due.
-    next_due: Index,
     incoming: Option<Incoming>,
 }
 
@@ -52,45 +53,42 @@ impl Snapshots {
     /// `files` are the snapshot files in the data dir, the newest of them
     /// the one the node restarted from.
     pub fn new(every: u64, catchup: u64, files: BTreeMap<Index, PathBuf>) -> Snapshots {
-        let newest = files.keys().next_back().copied().unwrap_or(0);
-        let next_due = newest + every;
         Snapshots {
             every,
             catchup,
             files,
             taking: None,
-            next_due,
             incoming: None,
         }
     }
 
-    /// True if a snapshot of the state machine at `applied` should be taken.
+    /// True if a snapshot of the state machine should be taken right after
+    /// `applied` is applied: at every multiple of the interval (skipped while
+    /// the previous one is still being written), so that every replica
+    /// snapshots the same indexes.
     pub fn due(&self, applied: Index) -> bool {
-        self.every > 0 && self.taking.is_none() && applied >= self.next_due
+        self.every > 0 && self.taking.is_none() && applied.is_multiple_of(self.every)
     }
 
     pub fn started(&mut self, index: Index) {
         self.taking = Some(index);
     }
 
-    /// Writing the snapshot failed: the next attempt waits for another
-    /// interval, so that a full disk does not turn into a copy per turn.
-    pub fn failed(&mut self, applied: Index) {
+    /// Writing the snapshot failed; the next interval tries again.
+    pub fn failed(&mut self) {
         self.taking = None;
-        self.next_due = applied + self.every.max(1);
     }
 
-    /// The snapshot being written is durable (`file`, or a newer one
-    /// installed meanwhile): returns the compaction it allows.
+    /// The snapshot being written is durable: returns the compaction it
+    /// allows (behind the newest snapshot, which may be one installed
+    /// meanwhile).
     pub fn saved(&mut self, file: SnapshotFile) -> Compaction {
         self.taking = None;
-        self.next_due = self.next_due.max(file.meta.index + self.every);
         self.add(file)
     }
 
     /// A snapshot from the leader is in place.
     pub fn installed(&mut self, file: SnapshotFile) -> Compaction {
-        self.next_due = self.next_due.max(file.meta.index + self.every);
         self.add(file)
     }
 
@@ -158,7 +156,7 @@ mod tests {
     fn keeps_two_and_compacts_the_log_no_further_than_the_older() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Snapshots::new(100, 30, BTreeMap::new());
-        assert!(!s.due(99));
+        assert!(!s.due(99) && !s.due(101));
         assert!(s.due(100));
         s.started(100);
         assert!(!s.due(500), "one at a time");
@@ -191,10 +189,10 @@ mod tests {
         assert!(!first.exists(), "the oldest file is deleted");
         assert!(s.file(200).unwrap().exists());
         assert!(s.file(450).is_some());
-        assert!(!s.due(549) && s.due(550));
-        s.started(550);
-        s.failed(560);
-        assert!(!s.due(600) && s.due(660));
+        assert!(!s.due(550) && s.due(500));
+        s.started(500);
+        s.failed();
+        assert!(s.due(600));
     }
 }
 
@@ -216,7 +214,6 @@ mod restart_tests {
         let (a, b) = (write(100), write(200));
         let found = BTreeMap::from([(100, a.path.clone()), (200, b.path.clone())]);
         let mut s = Snapshots::new(100, 0, found);
-        assert!(!s.due(299) && s.due(300));
         s.saved(write(300));
         assert!(!a.path.exists(), "the oldest found at start-up is deleted");
         assert!(b.path.exists());

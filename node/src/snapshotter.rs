@@ -21,6 +21,9 @@ pub struct SnapshotJob {
 #[derive(Debug)]
 pub struct Taken {
     pub file: SnapshotFile,
+    /// The state machine's digest and applied chain.
+    pub digest: u64,
+    pub chain: u64,
     pub encode: Duration,
     pub write: Duration,
 }
@@ -54,13 +57,16 @@ impl Snapshotter {
 
 fn take(dir: &std::path::Path, job: SnapshotJob) -> Result<Taken, String> {
     let start = Instant::now();
-    let data = job.store.encode_snapshot();
+    let (data, digest) = job.store.snapshot_with_digest();
+    let chain = job.store.applied_chain();
     drop(job.store);
     let encode = start.elapsed();
     let start = Instant::now();
     let file = snapshot::write(dir, &job.meta, &data).map_err(|e| e.to_string())?;
     Ok(Taken {
         file,
+        digest,
+        chain,
         encode,
         write: start.elapsed(),
     })

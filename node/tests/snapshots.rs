@@ -19,69 +19,8 @@ const SNAPSHOTS: &[&str] = &[
     "16384",
 ];
 
-/// The key and value of write `i` (of lane `i % 16`): every key is written
-/// by one lane only, so its last value is known.
-fn kv_of(i: u64) -> (String, Vec<u8>) {
-    (
-        format!("l{}-{}", i % 16, (i / 16) % 20),
-        i.to_le_bytes().to_vec(),
-    )
-}
-
-/// The value the key of write `last` has once writes `0..n` are done.
-fn final_value(i: u64, n: u64) -> (String, Vec<u8>) {
-    let mut last = i;
-    while last + 16 * 20 < n {
-        last += 16 * 20;
-    }
-    (kv_of(i).0, kv_of(last).1)
-}
-
-/// Writes `n` keys through the leader among `nodes`, 16 at a time (one
-/// session per lane). Returns the highest index acknowledged.
-async fn write_many(cluster: &Cluster, nodes: &[usize], id: u64, n: u64) -> u64 {
-    let leader = cluster.wait_leader(nodes, Duration::from_secs(10)).await;
-    let client = client(&cluster.addr(leader)).await;
-    let mut tasks = Vec::new();
-    for lane in 0..16u64 {
-        let mut c = client.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut highest = 0;
-            // One session per lane: each numbers its own requests.
-            let client_id = id * 100 + lane;
-            for (seq, i) in (lane..n).step_by(16).enumerate() {
-                let (key, value) = kv_of(i);
-                let req = set_request(client_id, seq as u64 + 1, &key, &value);
-                let index = c.set(req).await.expect("set").into_inner().index;
-                highest = highest.max(index);
-            }
-            highest
-        }));
-    }
-    let mut highest = 0;
-    for t in tasks {
-        highest = highest.max(t.await.unwrap());
-    }
-    highest
-}
-
 async fn status_now(cluster: &Cluster, i: usize) -> StatusResponse {
     status(&cluster.addr(i)).await.expect("status")
-}
-
-fn log_of(cluster: &Cluster, i: usize) -> String {
-    std::fs::read_to_string(&cluster.nodes[i].log).unwrap_or_default()
-}
-
-/// The `index=` of every log line with `what`.
-fn logged_indexes(log: &str, what: &str) -> Vec<u64> {
-    log.lines()
-        .filter(|l| l.contains(what))
-        .filter_map(|l| {
-            let at = l.find(" index=")? + 7;
-            l[at..].split(' ').next()?.parse().ok()
-        })
-        .collect()
 }
 
 #[test]

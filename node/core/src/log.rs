@@ -202,7 +202,6 @@ impl RaftLog {
     /// that this log does not match): the log continues after its index.
     pub fn install(&mut self, snapshot: SnapshotMeta) {
         let index = snapshot.index;
-        debug_assert!(index > self.committed, "installing a stale snapshot");
         self.entries.clear();
         self.first = index + 1;
         // Earlier writes in flight are superseded: once durable, they prove

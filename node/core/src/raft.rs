@@ -684,9 +684,9 @@ impl Raft {
             // Another cluster's snapshot: membership changes do not exist.
             return;
         }
-        if meta.index <= self.log.committed {
+        if meta.index <= self.log.committed && !plant::is(Plant::StaleSnapshotInstall) {
             resp.log_index = self.log.committed;
-        } else if self.log.matches(meta.index, meta.term) {
+        } else if self.log.matches(meta.index, meta.term) && meta.index > self.log.committed {
             self.log.committed = meta.index;
             resp.log_index = meta.index;
         } else {

@@ -352,6 +352,51 @@ fn without_the_plant_a_cut_off_leader_confirms_no_read() {
 
 /// Seeds tried per cluster size. The simulator draws faults, delays and
 /// clients from the seed, so a fixed range is a fixed set of runs.
+// ---- StaleSnapshotInstall -----------------------------------------------------
+
+/// A follower that committed up to 6 gets a late copy of the leader's
+/// snapshot at 4. Returns its commit index and log span afterwards, and
+/// whether it handed the snapshot out to be installed.
+fn follower_gets_a_stale_snapshot() -> ((Index, Index, Index), bool) {
+    let mut r = restored_node(2, 3, 1, 6, &[1, 1, 1, 1, 1, 1]);
+    drain(&mut r);
+    let mut m = Message::new(MessageKind::Snapshot, 1, 2, 1);
+    m.log_index = 4;
+    m.log_term = 1;
+    m.snapshot = Some(SnapshotMeta {
+        index: 4,
+        term: 1,
+        voters: vec![1, 2, 3],
+    });
+    r.step(m);
+    let rd = r.ready();
+    let s = r.status();
+    (
+        (s.commit, s.first_index, s.last_index),
+        rd.snapshot.is_some(),
+    )
+}
+
+#[test]
+fn stale_snapshot_install_takes_the_follower_back() {
+    let _planted = plant_for_test(Some(Plant::StaleSnapshotInstall));
+    let ((commit, first, last), installed) = follower_gets_a_stale_snapshot();
+    assert!(installed, "the stale snapshot was not installed");
+    assert_eq!(
+        (commit, first, last),
+        (4, 5, 4),
+        "commit went back, entries 5-6 gone"
+    );
+}
+
+#[test]
+fn without_the_plant_a_stale_snapshot_is_ignored() {
+    let _planted = plant_for_test(None);
+    let (span, installed) = follower_gets_a_stale_snapshot();
+    assert!(!installed);
+    assert_eq!(span, (6, 1, 6));
+}
+
 const SIM_SEEDS: u64 = 500;
 
 /// Runs the seeds `0..SIM_SEEDS` on 3 and 5 nodes; returns the first
@@ -408,6 +453,11 @@ fn simulator_catches_stale_term_append() {
 #[test]
 fn simulator_catches_read_index_no_quorum() {
     assert_sim_catches(Plant::ReadIndexNoQuorum);
+}
+
+#[test]
+fn simulator_catches_stale_snapshot_install() {
+    assert_sim_catches(Plant::StaleSnapshotInstall);
 }
 
 #[test]

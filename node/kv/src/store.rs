@@ -189,8 +189,21 @@ impl KvStore {
         self.config
     }
 
-    /// The whole replicated state (data, sessions, applied index, time) as
-    /// bytes; equal stores give equal bytes.
+    /// The snapshot of this store and its [`KvStore::digest`], from one
+    /// encoding.
+    pub fn snapshot_with_digest(&self) -> (Vec<u8>, u64) {
+        let state = self.encode_snapshot();
+        let digest = Fnv64::default().write(&state).finish();
+        if plant::is(Plant::SnapshotWithoutSessions) {
+            let mut without = self.clone();
+            without.sessions = Sessions::default();
+            return (without.encode_snapshot(), digest);
+        }
+        (state, digest)
+    }
+
+    /// The whole replicated state (data, sessions, applied index, time,
+    /// applied chain) as bytes; equal stores give equal bytes.
     pub fn encode_snapshot(&self) -> Vec<u8> {
         let mut out = vec![SNAPSHOT_VERSION];
         put_varint(&mut out, self.applied_index);

@@ -123,3 +123,38 @@ fn without_the_plant_replicas_agree_whenever_they_apply() {
     assert_eq!(prompt.digest(), lagging.digest());
     assert_eq!(lagging.get("k"), Some(&b"v2"[..]));
 }
+
+// ---- SnapshotWithoutSessions -----------------------------------------------
+
+/// Client 9's write at index 1 is applied; a replica is restored from a
+/// snapshot taken after it and then applies the client's retry. Returns the
+/// retry's reply on the restored replica, its value of `k` and whether the
+/// snapshot's digest matches the restored replica's.
+fn retry_after_a_snapshot() -> (Reply, Option<Vec<u8>>, bool) {
+    let mut kv = KvStore::default();
+    kv.apply(1, &request(9, 1, 1_000, set("k", "first")));
+    kv.apply(2, &request(10, 1, 1_001, set("k", "second")));
+    let (bytes, digest) = kv.snapshot_with_digest();
+    let mut restored = KvStore::decode_snapshot(SessionConfig::default(), &bytes).unwrap();
+    let same = restored.digest() == digest;
+    let reply = restored.apply(3, &request(9, 1, 1_002, set("k", "first")));
+    (reply, restored.get("k").map(<[u8]>::to_vec), same)
+}
+
+#[test]
+fn snapshot_without_sessions_applies_a_retry_again_after_a_restore() {
+    let _planted = plant_for_test(Some(Plant::SnapshotWithoutSessions));
+    let (reply, value, same) = retry_after_a_snapshot();
+    assert_eq!(reply, Reply::Set { index: 3 }, "the retry applied again");
+    assert_eq!(value.as_deref(), Some(&b"first"[..]));
+    assert!(!same, "the restored replica's digest equals the snapshot's");
+}
+
+#[test]
+fn without_the_plant_a_restored_replica_answers_the_retry_from_its_session() {
+    let _planted = plant_for_test(None);
+    let (reply, value, same) = retry_after_a_snapshot();
+    assert_eq!(reply, Reply::Set { index: 1 });
+    assert_eq!(value.as_deref(), Some(&b"second"[..]));
+    assert!(same);
+}

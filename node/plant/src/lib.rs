@@ -119,6 +119,28 @@ pub enum Plant {
     /// exactly-once semantics (§6.3). Shows as a write that takes effect
     /// twice in the history.
     DoubleApply,
+    /// Snapshots hold the key-value map but not the client sessions. Breaks
+    /// exactly-once across snapshots (§6.3): a node restored from one (at a
+    /// restart, or by InstallSnapshot) applies a retry of a write the
+    /// snapshot covers again, and answers other retries "session expired".
+    /// Shows as replicas whose state machines differ at the same index (the
+    /// digests in their `snapshot taken` lines), and as writes that take
+    /// effect twice.
+    SnapshotWithoutSessions,
+    // ---- snapshots ------------------------------------------------------
+    /// A follower that installs the leader's snapshot keeps its own state
+    /// machine and only moves its applied index to the snapshot's. Breaks
+    /// "the snapshot replaces the state machine" (§7): every write between
+    /// what the follower had applied and the snapshot is missing on it.
+    /// Shows as replicas whose state machines differ (their next snapshots'
+    /// digests), and as stale reads and CAS outcomes once it leads.
+    InstallKeepsStateMachine,
+    /// A follower installs a snapshot at or below its commit index instead
+    /// of ignoring it. Breaks the InstallSnapshot receiver rule (§7): its
+    /// state machine and commit index go back, and entries it applied are
+    /// applied again. Shows in the node logs (a snapshot installed below
+    /// the applied index); it needs a stale or duplicated transfer.
+    StaleSnapshotInstall,
 }
 
 impl Plant {
@@ -140,6 +162,9 @@ impl Plant {
         Plant::DedupReevaluates,
         Plant::SessionClockLocal,
         Plant::DoubleApply,
+        Plant::SnapshotWithoutSessions,
+        Plant::InstallKeepsStateMachine,
+        Plant::StaleSnapshotInstall,
     ];
 
     /// The name `RAFTKV_PLANT` takes.
@@ -161,6 +186,9 @@ impl Plant {
             Plant::DedupReevaluates => "dedup-reevaluates",
             Plant::SessionClockLocal => "session-clock-local",
             Plant::DoubleApply => "double-apply",
+            Plant::SnapshotWithoutSessions => "snapshot-without-sessions",
+            Plant::InstallKeepsStateMachine => "install-keeps-state-machine",
+            Plant::StaleSnapshotInstall => "stale-snapshot-install",
         }
     }
 
