@@ -731,9 +731,9 @@ async fn a_late_snapshot_transfer(plant: Option<&str>) -> (Cluster, String, u64)
 
     let cluster = start(3, plant, SNAPSHOTS);
     let all = [0, 1, 2];
-    let leader = settled_leader(&cluster, &all).await;
+    settled_leader(&cluster, &all).await;
     write_many(&cluster, &all, 9, 400).await;
-    let leader = settled_leader(&cluster, &[leader]).await;
+    let leader = settled_leader(&cluster, &all).await;
     let f = (leader + 1) % 3;
     let s = status(&cluster.addr(leader)).await.unwrap();
     wait_applied(&cluster, f, s.commit_index, WAIT).await;

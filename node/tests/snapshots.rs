@@ -23,6 +23,46 @@ async fn status_now(cluster: &Cluster, i: usize) -> StatusResponse {
     status(&cluster.addr(i)).await.expect("status")
 }
 
+/// Waits until node `i`'s snapshots are at rest after its writes: its
+/// `Status` reports the newest snapshot file, no snapshot is being written
+/// (no temporary file) and retention has run (at most two files), the same
+/// over three looks 100 ms apart. A snapshot is written off the driver and
+/// the older file deleted after the new one is durable, so a node killed
+/// right after its last write may hold one more file than at rest. Returns
+/// its status then.
+async fn snapshots_at_rest(cluster: &Cluster, i: usize) -> StatusResponse {
+    let dir = &cluster.nodes[i].data_dir;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut calm = 0;
+    let mut last = None;
+    loop {
+        let s = status_of(&cluster.addr(i), true).await.expect("status");
+        let files = snapshot_files(dir);
+        let newest = files.last().map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            u64::from_str_radix(&name[5..21], 16).expect("snap-{index:016x}-…")
+        });
+        let writing = std::fs::read_dir(dir)
+            .unwrap()
+            .any(|e| e.unwrap().path().extension().is_some_and(|x| x == "tmp"));
+        let at_rest = !writing && files.len() <= 2 && newest == Some(s.snapshot_index);
+        calm = if at_rest && last == Some(s.snapshot_index) {
+            calm + 1
+        } else {
+            0
+        };
+        last = at_rest.then_some(s.snapshot_index);
+        if calm >= 2 {
+            return s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "snapshots not at rest: {s:?} {files:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[test]
 fn a_stopped_follower_catches_up_through_a_snapshot() {
     run(async {
@@ -75,12 +115,11 @@ fn restart_after_compaction_restores_the_same_state() {
     run(async {
         let mut cluster = Cluster::start(1, SNAPSHOTS);
         write_many(&cluster, &[0], 3, 2000).await;
-        let before = status_of(&cluster.addr(0), true).await.unwrap();
+        let before = snapshots_at_rest(&cluster, 0).await;
         let dir = cluster.nodes[0].data_dir.clone();
         let segments_before = wal_segments(&dir);
         assert!(before.snapshot_index >= 1800, "{before:?}");
         assert!(before.first_log_index > 1, "{before:?}");
-        cluster.kill(0);
         // Segments the snapshots cover are gone; at most two snapshots stay.
         assert!(
             !segments_before
@@ -93,6 +132,7 @@ fn restart_after_compaction_restores_the_same_state() {
             "{:?}",
             snapshot_files(&dir)
         );
+        cluster.kill(0);
 
         cluster.spawn(0);
         cluster.wait_leader(&[0], Duration::from_secs(10)).await;
@@ -124,7 +164,7 @@ fn restart_after_compaction_restores_the_same_state() {
 /// and restarts it.
 async fn damage_newest_snapshot(cluster: &mut Cluster) -> (StatusResponse, std::path::PathBuf) {
     write_many(cluster, &[0], 4, 1000).await;
-    let before = status_of(&cluster.addr(0), true).await.unwrap();
+    let before = snapshots_at_rest(cluster, 0).await;
     cluster.kill(0);
     let files = snapshot_files(&cluster.nodes[0].data_dir);
     assert_eq!(files.len(), 2, "{files:?}");

@@ -350,8 +350,6 @@ fn without_the_plant_a_cut_off_leader_confirms_no_read() {
 
 // ---- the simulator's invariants catch every core mistake -------------------
 
-/// Seeds tried per cluster size. The simulator draws faults, delays and
-/// clients from the seed, so a fixed range is a fixed set of runs.
 // ---- StaleSnapshotInstall -----------------------------------------------------
 
 /// A follower that committed up to 6 gets a late copy of the leader's
@@ -397,6 +395,8 @@ fn without_the_plant_a_stale_snapshot_is_ignored() {
     assert_eq!(span, (6, 1, 6));
 }
 
+/// Seeds tried per cluster size. The simulator draws faults, delays and
+/// clients from the seed, so a fixed range is a fixed set of runs.
 const SIM_SEEDS: u64 = 500;
 
 /// Runs the seeds `0..SIM_SEEDS` on 3 and 5 nodes; returns the first

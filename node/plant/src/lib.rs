@@ -119,6 +119,7 @@ pub enum Plant {
     /// exactly-once semantics (§6.3). Shows as a write that takes effect
     /// twice in the history.
     DoubleApply,
+    // ---- snapshots ------------------------------------------------------
     /// Snapshots hold the key-value map but not the client sessions. Breaks
     /// exactly-once across snapshots (§6.3): a node restored from one (at a
     /// restart, or by InstallSnapshot) applies a retry of a write the
@@ -127,7 +128,6 @@ pub enum Plant {
     /// digests in their `snapshot taken` lines), and as writes that take
     /// effect twice.
     SnapshotWithoutSessions,
-    // ---- snapshots ------------------------------------------------------
     /// A follower that installs the leader's snapshot keeps its own state
     /// machine and only moves its applied index to the snapshot's. Breaks
     /// "the snapshot replaces the state machine" (§7): every write between
