@@ -13,6 +13,7 @@ use std::collections::BinaryHeap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -140,6 +141,8 @@ pub struct Outcome {
     pub model: ModelKind,
     /// How ok reads of nil were taken.
     pub nil_read: NilRead,
+    /// The initial values and nil-read rule the model was checked with.
+    pub semantics: Semantics,
     pub verdict: Verdict,
     /// Why the verdict is Unknown.
     pub reason: Option<String>,
@@ -184,17 +187,18 @@ impl Outcome {
             .count()
     }
 
-    /// One line: file, verdict, counts, time.
+    /// One line: file, verdict, counts. Like everything the report says
+    /// (see [`Outcome::summary`], [`Outcome::to_json`]), the same for every
+    /// run on the same history: times are apart ([`Outcome::timings_line`]).
     pub fn one_line(&self) -> String {
         let mut s = format!(
-            "{}: {} ({} model, {} ops, {} of {} keys checked, {:.1} ms)",
+            "{}: {} ({} model, {} ops, {} of {} keys decided)",
             self.name(),
             self.verdict.as_str().to_uppercase().replace('-', " "),
             self.model,
             self.history.ops.len(),
             self.partitions_checked(),
             self.partitions.len(),
-            self.decide_time.as_secs_f64() * 1e3
         );
         if let Some(r) = &self.reason {
             s.push_str(&format!(": {r}"));
@@ -262,11 +266,36 @@ impl Outcome {
                 }
                 None => s.push_str("  (not explained)\n"),
             }
-            if let Some(t) = self.explain_time {
-                s.push_str(&format!("  explained in {:.1} ms\n", t.as_secs_f64() * 1e3));
-            }
         }
         s
+    }
+
+    /// How long reading, deciding and explaining took, and the memo's
+    /// peak: what differs from run to run.
+    pub fn timings_line(&self) -> String {
+        let mut s = format!(
+            "  read {:.1} ms, decided in {:.1} ms",
+            self.parse_time.as_secs_f64() * 1e3,
+            self.decide_time.as_secs_f64() * 1e3
+        );
+        if let Some(t) = self.explain_time {
+            s.push_str(&format!(", explained in {:.1} ms", t.as_secs_f64() * 1e3));
+        }
+        s.push_str(&format!(
+            ", memo peak {:.1} MiB",
+            self.memo_peak_bytes as f64 / (1 << 20) as f64
+        ));
+        s
+    }
+
+    /// [`Outcome::timings_line`] as JSON.
+    pub fn timings_json(&self) -> serde_json::Value {
+        json!({
+            "parse_ms": self.parse_time.as_secs_f64() * 1e3,
+            "decide_ms": self.decide_time.as_secs_f64() * 1e3,
+            "explain_ms": self.explain_time.map(|t| t.as_secs_f64() * 1e3),
+            "memo_peak_bytes": self.memo_peak_bytes,
+        })
     }
 
     /// Machine-readable result.
@@ -294,10 +323,6 @@ impl Outcome {
             "ops_checked": self.ops_checked,
             "keys": self.partitions.len(),
             "keys_checked": self.partitions_checked(),
-            "parse_ms": self.parse_time.as_secs_f64() * 1e3,
-            "decide_ms": self.decide_time.as_secs_f64() * 1e3,
-            "explain_ms": self.explain_time.map(|t| t.as_secs_f64() * 1e3),
-            "memo_peak_bytes": self.memo_peak_bytes,
             "failing_keys": self.failing_keys(),
             "failure": failure,
         })
@@ -536,7 +561,9 @@ pub fn check_history(
                 order.iter().map(|&o| job.op_ids()[o]).collect(),
             ),
             Some(SearchResult::Illegal(_)) => {
-                if failed.is_none() || results.first_illegal == Some(i) {
+                // The first failing partition in partition order, whatever
+                // the order the threads found them in.
+                if failed.is_none() {
                     failed = Some(i);
                 }
                 (PartitionStatus::NotLinearizable, Vec::new())
@@ -647,6 +674,7 @@ pub fn check_history(
         format: Format::Auto,
         model,
         nil_read: sem.nil_read,
+        semantics: sem.clone(),
         verdict,
         reason,
         history,
@@ -685,7 +713,6 @@ pub const MAX_THREADS: usize = 256;
 
 struct Decided {
     outcomes: Vec<Option<SearchResult>>,
-    first_illegal: Option<usize>,
     mem_peak: usize,
 }
 
@@ -700,14 +727,22 @@ pub const BUDGET_GROWTH: u64 = 4;
 /// iteration budget).
 type Turn = (u32, usize, usize, u64);
 
-/// Decides every partition on a pool of threads; the first illegal
-/// partition stops the others. Searches run in rounds with iteration
-/// budgets (biggest partition first within a round): a partition that uses
-/// up its budget is put back for the next round with a bigger one, and
-/// searched again from the start after every partition has had its turn in
-/// this round. One hard partition thus cannot hold back the others (an easy
-/// violation elsewhere is still found at once), and restarting costs at most
-/// 1/(growth - 1) of the work of the run that finishes.
+/// Decides every partition on a pool of threads. Searches run in rounds
+/// with iteration budgets (biggest partition first within a round): a
+/// partition that uses up its budget is put back for the next round with a
+/// bigger one, and searched again from the start after every partition has
+/// had its turn in this round. One hard partition thus cannot hold back the
+/// others (an easy violation elsewhere is still found at once), and
+/// restarting costs at most 1/(growth - 1) of the work of the run that
+/// finishes.
+///
+/// With `stop_at_first_illegal`, the round in which a partition is first
+/// found illegal is the last: every partition still gets its turn in that
+/// round, later rounds are not run, and what a thread decided in a later
+/// round meanwhile is dropped. Whether a partition is decided within a
+/// round's budget does not depend on the threads, so which partitions are
+/// decided, and which fail, is the same for every run and thread count
+/// (unless the time or memory limit cuts a search short).
 fn decide_all(
     jobs: &[Mutex<Box<dyn Job>>],
     ctl: &Control,
@@ -734,15 +769,18 @@ fn decide_all(
     }
     .min(jobs.len())
     .clamp(1, MAX_THREADS);
-    let outcomes: Vec<Mutex<Option<SearchResult>>> =
+    // Each partition's result and the round that gave it.
+    let outcomes: Vec<Mutex<Option<(u32, SearchResult)>>> =
         jobs.iter().map(|_| Mutex::new(None)).collect();
-    let first_illegal = Mutex::new(None);
+    // The first round that found an illegal partition (when stopping there).
+    let last_round = AtomicU32::new(u32::MAX);
     let work = || {
         loop {
             let Some(Reverse((round, rank, i, budget))) = queue.lock().unwrap().pop() else {
                 break;
             };
-            if ctl.stopped() {
+            // Turns come out in round order: every turn left is too late.
+            if ctl.stopped() || round > last_round.load(Ordering::SeqCst) {
                 break;
             }
             let res = jobs[i].lock().unwrap().run(ctl, false, budget);
@@ -755,19 +793,13 @@ fn decide_all(
                         .push(Reverse((round + 1, rank, i, more)));
                     continue;
                 }
-                SearchResult::Illegal(_) => {
-                    let mut fi = first_illegal.lock().unwrap();
-                    if fi.is_none() {
-                        *fi = Some(i);
-                    }
-                    if stop_at_first_illegal {
-                        ctl.stop();
-                    }
+                SearchResult::Illegal(_) if stop_at_first_illegal => {
+                    last_round.fetch_min(round, Ordering::SeqCst);
                 }
                 _ => {}
             }
             jobs[i].lock().unwrap().finish();
-            *outcomes[i].lock().unwrap() = Some(res);
+            *outcomes[i].lock().unwrap() = Some((round, res));
         }
     };
     if threads == 1 {
@@ -779,12 +811,17 @@ fn decide_all(
             }
         });
     }
+    let last_round = last_round.into_inner();
     Decided {
         outcomes: outcomes
             .into_iter()
-            .map(|m| m.into_inner().unwrap())
+            .map(|m| {
+                m.into_inner()
+                    .unwrap()
+                    .filter(|(round, _)| *round <= last_round)
+                    .map(|(_, res)| res)
+            })
             .collect(),
-        first_illegal: first_illegal.into_inner().unwrap(),
         mem_peak: ctl.mem_peak(),
     }
 }

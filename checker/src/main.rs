@@ -78,6 +78,11 @@ struct CheckArgs {
     /// Knossos does) instead of unknown (exit 2).
     #[arg(long)]
     allow_no_ok: bool,
+    /// Also print how long reading, deciding and explaining took and the
+    /// memo's peak (a `timings` object with --json). Without it the output
+    /// is the same for every run on the same history.
+    #[arg(long)]
+    timings: bool,
 }
 
 /// Parses durations like `30s`, `500ms`, `2m`, `1.5s`, `1e3`, or plain
@@ -210,7 +215,7 @@ fn run_check(args: CheckArgs) -> ExitCode {
     for (i, file) in args.files.iter().enumerate() {
         let code = match check_file(file, &opts) {
             Ok(outcome) => {
-                report(&outcome, n, args.json);
+                report(&outcome, n, args.json, args.timings);
                 if let Some(base) = &args.html {
                     let path = html_path(base, i, n);
                     if let Err(e) = std::fs::write(&path, raftkv_checker::render_html(&outcome)) {
@@ -261,13 +266,22 @@ fn run_check(args: CheckArgs) -> ExitCode {
     ExitCode::from(worst as u8)
 }
 
-fn report(outcome: &Outcome, files: usize, json: bool) {
+fn report(outcome: &Outcome, files: usize, json: bool, timings: bool) {
     if json {
-        out!("{}", outcome.to_json());
-    } else if files == 1 || outcome.verdict == Verdict::NotLinearizable {
+        let mut v = outcome.to_json();
+        if timings {
+            v["timings"] = outcome.timings_json();
+        }
+        out!("{v}");
+        return;
+    }
+    if files == 1 || outcome.verdict == Verdict::NotLinearizable {
         out!("{}", outcome.summary().trim_end());
     } else {
         out!("{}", outcome.one_line());
+    }
+    if timings {
+        out!("{}", outcome.timings_line());
     }
 }
 

@@ -36,7 +36,7 @@ fn memory_limit_counts_values_built_by_append() {
     let key = write(dir.path(), "key0.txt", hard_append_key());
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_checker"));
     cmd.args(["check", s(&key), "--model", "kv", "--threads", "1"])
-        .args(["--memo-limit-mb", "64", "--time-limit", "60s", "--json"]);
+        .args(["--memo-limit-mb", "64", "--time-limit", "60s", "--json", "--timings"]);
     // SAFETY: setrlimit is async-signal-safe.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
@@ -52,7 +52,7 @@ fn memory_limit_counts_values_built_by_append() {
         v["reason"].as_str().unwrap().contains("memo memory limit"),
         "{v}"
     );
-    let peak = v["memo_peak_bytes"].as_u64().unwrap();
+    let peak = v["timings"]["memo_peak_bytes"].as_u64().unwrap();
     assert!(peak <= 64 << 20 && peak > 16 << 20, "peak {peak}");
 }
 
@@ -75,13 +75,14 @@ fn time_limit_is_held_and_freeing_is_not_parsing() {
         "--time-limit",
         "4s",
         "--json",
+        "--timings",
     ]);
     let wall = start.elapsed().as_secs_f64();
     assert_eq!(code(&o), 2);
     let v = json(&o);
     assert!(v["reason"].as_str().unwrap().contains("time limit"), "{v}");
-    let decide = v["decide_ms"].as_f64().unwrap();
-    let parse = v["parse_ms"].as_f64().unwrap();
+    let decide = v["timings"]["decide_ms"].as_f64().unwrap();
+    let parse = v["timings"]["parse_ms"].as_f64().unwrap();
     assert!((4000.0..5500.0).contains(&decide), "decide {decide} ms");
     assert!(parse < 200.0, "parse {parse} ms for 30 KB");
     assert!(wall < 7.0, "{wall} s in all");

@@ -252,6 +252,11 @@ impl Job for KvJob {
             self.op_ids = p.op_ids;
         }
     }
+    fn states_after(&mut self, order: &[usize]) -> Option<Vec<String>> {
+        let states = self.build().states_after(order);
+        self.finish();
+        states
+    }
 }
 
 /// Splits by key. Info reads, noops and (with [`super::NilRead::Unknown`])

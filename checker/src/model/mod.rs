@@ -184,6 +184,11 @@ pub trait Job: Send {
     /// Called once the partition is decided: frees what only searching
     /// needs (a later [`run`](Job::run) builds it again).
     fn finish(&mut self) {}
+    /// The model's state after each op of `order` (history op ids: a
+    /// linearization of this partition or a prefix of one), as shown to
+    /// people; `None` if an op of `order` is not in this partition or
+    /// cannot take effect where it is.
+    fn states_after(&mut self, order: &[usize]) -> Option<Vec<String>>;
 }
 
 /// A partition checked against model `M`.
@@ -209,6 +214,29 @@ where
             self.model.prepare_explanation();
         }
         search::search(&mut self.model, &self.intervals, ctl, explain, budget)
+    }
+    fn states_after(&mut self, order: &[usize]) -> Option<Vec<String>> {
+        let local: std::collections::HashMap<usize, usize> = self
+            .op_ids
+            .iter()
+            .enumerate()
+            .map(|(i, &id)| (id, i))
+            .collect();
+        // The real values, as an explanation shows them.
+        self.model.prepare_explanation();
+        let mut state = self.model.init();
+        let mut out = Vec::with_capacity(order.len());
+        for id in order {
+            let next = local.get(id).and_then(|&op| self.model.step(&state, op));
+            let Some(next) = next else {
+                self.model.end_search();
+                return None;
+            };
+            state = next;
+            out.push(self.model.show_state(&state));
+        }
+        self.model.end_search();
+        Some(out)
     }
 }
 
