@@ -79,7 +79,7 @@ fn check(args: &Args) -> Result<u8, String> {
         exit_code = 1;
     }
     summary["exit_code"] = exit_code.into();
-    println!("checked in {check_s:.2} s");
+    eprintln!("checked in {check_s:.2} s");
     if !args.no_write {
         let events = recorder::read_history(&history)?;
         crate::run::summary::write(&args.run_dir, &summary).map_err(|e| e.to_string())?;

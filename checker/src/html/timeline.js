@@ -226,7 +226,10 @@ function failureOf(K) {
 function land() {
   const K = cur, F = failureOf(K), span = readableSpan(K);
   if (F) {
-    const f = F.op;
+    const f = F.op, fw = K.vend[f] - K.call[f];
+    // As wide as lets the failing op be 20 px or more, and typical ops 40
+    // px or more, unless it is far shorter than they are.
+    const limit = Math.max(Math.min(span, fw * plotW() / 20), span / 8);
     let a = K.call[f], b = K.vend[f];
     const want = [];
     if (K.meta.lin > 0) { const l = K.order[K.meta.lin - 1]; want.push([K.call[l], K.vend[l]]); }
@@ -235,9 +238,9 @@ function land() {
     want.sort((p, q) => gap(p) - gap(q));
     for (const [x, y] of want) {
       const na = Math.min(a, x), nb = Math.max(b, y);
-      if (nb - na <= Math.max(span, (b - a) * 1.2)) { a = na; b = nb; }
+      if (nb - na <= limit) { a = na; b = nb; }
     }
-    let w = Math.max((b - a) * 1.3, span / 2);
+    const w = Math.min(Math.max((b - a) * 1.3, limit * 0.75), Math.max(limit, (b - a) * 1.05));
     const m = (a + b) / 2;
     landedAs = "failure";
     return setWindow(m - w / 2, m + w / 2);
@@ -368,7 +371,7 @@ function draw() {
     ctx.strokeRect(xa - 2, y - 2, w + 4, BAR_H + 4);
     if (w > 34) label(ctx, K, i, xa, y, w);
     ctx.fillStyle = HL; ctx.font = "bold 11px system-ui, sans-serif";
-    const text = "cannot be linearized";
+    const text = "cannot be linearized: " + opText(K, i, false);
     const tw = ctx.measureText(text).width;
     const tx = Math.min(Math.max(LABEL_W + 2, xa), W - RIGHT - tw);
     ctx.fillText(text, tx, y > 14 ? y - 7 : y + BAR_H + 8);
