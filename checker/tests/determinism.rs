@@ -118,7 +118,10 @@ fn all_keys_lists_every_failing_key_in_the_same_order() {
 fn linearizable_history_gives_one_report() {
     let text = history_with_bad_reads(&[], 0.0);
     let out = assert_same_for_all_threads(&text, &[]);
-    assert!(out.contains("LINEARIZABLE (kv model, 30000 ops, 8 of 8 keys decided)"), "{out}");
+    assert!(
+        out.contains("LINEARIZABLE (kv model, 30000 ops, 8 of 8 keys decided)"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -127,7 +130,10 @@ fn timings_are_printed_only_when_asked() {
     let file = write(dir.path(), "h.jsonl", history_with_bad_reads(&["k1"], 0.5));
     let o = checker(&["check", s(&file), "--timings"]);
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("decided in") && out.contains("memo peak"), "{out}");
+    assert!(
+        out.contains("decided in") && out.contains("memo peak"),
+        "{out}"
+    );
     let o = checker(&["check", s(&file), "--json", "--timings"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(v["timings"]["decide_ms"].as_f64().is_some(), "{v}");

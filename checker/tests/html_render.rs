@@ -10,7 +10,9 @@ mod browser;
 
 use browser::{dom, is_highlight, num, screenshot, text_of, timeline_state, url};
 use raftkv_checker::generate::{GenOptions, kv_history, to_jsonl};
-use raftkv_checker::{CheckOptions, Event, EventType, Process, Val, Verdict, check_text, render_html};
+use raftkv_checker::{
+    CheckOptions, Event, EventType, Process, Val, Verdict, check_text, render_html,
+};
 use std::path::{Path, PathBuf};
 
 fn small_history(stale: bool) -> String {
@@ -86,11 +88,20 @@ fn small_page_marks_the_offending_op() {
     let [(hl_bad, green_bad), (hl_good, green_good)] = counts[..] else {
         unreachable!()
     };
-    assert!(green_bad > 500 && green_good > 500, "ok bars: {green_bad}, {green_good}");
+    assert!(
+        green_bad > 500 && green_good > 500,
+        "ok bars: {green_bad}, {green_good}"
+    );
     // The legend has a small swatch of the highlight colour; the offending
     // op's outline adds far more.
-    assert!(hl_good < 400, "highlight pixels without a failure: {hl_good}");
-    assert!(hl_bad > hl_good + 400, "offending op not marked: {hl_bad} vs {hl_good}");
+    assert!(
+        hl_good < 400,
+        "highlight pixels without a failure: {hl_good}"
+    );
+    assert!(
+        hl_bad > hl_good + 400,
+        "offending op not marked: {hl_bad} vs {hl_good}"
+    );
 }
 
 /// A generated history of `ops` ops with nemesis events every `fault_every`
@@ -108,14 +119,20 @@ fn big_history(ops: usize, keys: usize, fault_every: usize, bad_at: Option<f64>)
     if let Some(at) = bad_at {
         let from = (events.len() as f64 * at) as usize;
         let i = (from..events.len())
-            .find(|&i| events[i].kind == EventType::Ok && events[i].f == "get" && !events[i].value.is_nil())
+            .find(|&i| {
+                events[i].kind == EventType::Ok && events[i].f == "get" && !events[i].value.is_nil()
+            })
             .expect("an ok read");
         events[i].value = Val::Str("never-written".into());
     }
     let mut out: Vec<Event> = Vec::with_capacity(events.len() + 64);
     for (i, e) in events.into_iter().enumerate() {
         if fault_every > 0 && i > 0 && i % fault_every == 0 {
-            let f = if (i / fault_every) % 2 == 1 { "kill" } else { "restart" };
+            let f = if (i / fault_every) % 2 == 1 {
+                "kill"
+            } else {
+                "restart"
+            };
             out.push(Event {
                 line: 0,
                 index: None,
@@ -162,7 +179,10 @@ fn a_large_failing_history_opens_on_its_failure() {
     let lanes = num(&state, "lanes") as usize;
     assert!(lanes >= 12, "{state:?}");
     assert_eq!(state["lane-labels"].split('|').count(), lanes, "{state:?}");
-    assert!(state["lane-labels"].split('|').all(|l| l.starts_with('p')), "{state:?}");
+    assert!(
+        state["lane-labels"].split('|').all(|l| l.starts_with('p')),
+        "{state:?}"
+    );
 
     let (_, _, px) = screenshot(&url(&html, ""), "large-failing");
     assert!(count(&px, is_highlight) > 400, "offending op outlined");
@@ -178,7 +198,10 @@ fn a_large_failing_history_opens_on_its_failure() {
     let link = format!("key={}&t={from},{to}", failure.key);
     let back = timeline_state(&dom(&url(&html, &link)));
     assert_eq!(back["offending-in-view"], "true", "{back:?}");
-    assert!((num(&back, "from") - from).abs() < (to - from) * 0.01, "{back:?}");
+    assert!(
+        (num(&back, "from") - from).abs() < (to - from) * 0.01,
+        "{back:?}"
+    );
 }
 
 #[test]
@@ -237,5 +260,8 @@ fn a_page_of_340k_ops_stays_under_5_mb() {
     assert!(size < 5_000_000, "page of {size} bytes");
     let state = timeline_state(&dom(&url(&html, "whole")));
     let total: f64 = num(&state, "ops");
-    assert!(total > 340_000.0 / 5.0 * 0.8, "the failing key is drawn whole: {state:?}");
+    assert!(
+        total > 340_000.0 / 5.0 * 0.8,
+        "the failing key is drawn whole: {state:?}"
+    );
 }

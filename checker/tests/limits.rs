@@ -36,7 +36,14 @@ fn memory_limit_counts_values_built_by_append() {
     let key = write(dir.path(), "key0.txt", hard_append_key());
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_checker"));
     cmd.args(["check", s(&key), "--model", "kv", "--threads", "1"])
-        .args(["--memo-limit-mb", "64", "--time-limit", "60s", "--json", "--timings"]);
+        .args([
+            "--memo-limit-mb",
+            "64",
+            "--time-limit",
+            "60s",
+            "--json",
+            "--timings",
+        ]);
     // SAFETY: setrlimit is async-signal-safe.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {

@@ -35,6 +35,58 @@ fn ack_before_commit_example_fails_on_a_key() {
     );
 }
 
+/// Runs `harness check` on a copy of example `name` placed at the same
+/// relative path under a temporary directory (the report names its
+/// history by that path), and returns its output and the report it wrote.
+fn check_copy(name: &str) -> (String, Vec<u8>) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../histories/examples")
+        .join(name);
+    let root = tempfile::tempdir().unwrap();
+    let rel = Path::new("histories/examples").join(name);
+    let dst = root.path().join(&rel);
+    std::fs::create_dir_all(&dst).unwrap();
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dst.join(entry.file_name())).unwrap();
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .arg("check")
+        .arg(&rel)
+        .current_dir(root.path())
+        .output()
+        .unwrap();
+    let report = std::fs::read(dst.join("report.html")).unwrap();
+    (String::from_utf8_lossy(&out.stdout).into_owned(), report)
+}
+
+/// `harness check` says the same and writes the same report every time,
+/// and the committed reports are what it writes now. After a change to the
+/// report, regenerate them from the repository root with
+/// `harness check histories/examples/NAME`.
+#[test]
+fn example_reports_are_current_and_the_same_every_time() {
+    for name in ["kill-linearizable", "kill-ack-before-commit"] {
+        let committed = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../histories/examples")
+                .join(name)
+                .join("report.html"),
+        )
+        .unwrap();
+        let (out, report) = check_copy(name);
+        for _ in 0..3 {
+            let again = check_copy(name);
+            assert_eq!(again.0, out, "{name}: output differs between runs");
+            assert!(again.1 == report, "{name}: report differs between runs");
+        }
+        assert!(
+            report == committed,
+            "{name}: the committed report.html is stale; regenerate it with `harness check histories/examples/{name}`"
+        );
+    }
+}
+
 #[test]
 fn a_directory_without_history_is_a_harness_error() {
     let dir = tempfile::tempdir().unwrap();

@@ -190,9 +190,8 @@ pub fn page_data(outcome: &Outcome) -> PageData {
         let code = output.as_deref().map_or(0, |s| blob.strings.code(s));
         blob.col("out").push(code);
         blob.col("line").push_signed(line - prev_line);
-        blob.col("cline").push(
-            History::complete_line(o).map_or(0, |l| (l as u64).saturating_sub(line as u64)),
-        );
+        blob.col("cline")
+            .push(History::complete_line(o).map_or(0, |l| (l as u64).saturating_sub(line as u64)));
         (prev_id, prev_call, prev_line) = (id as i64, call, line);
         shown.insert(id, (input, output));
     }

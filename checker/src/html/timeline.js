@@ -228,8 +228,9 @@ function land() {
   if (F) {
     const f = F.op, fw = K.vend[f] - K.call[f];
     // As wide as lets the failing op be 20 px or more, and typical ops 40
-    // px or more, unless it is far shorter than they are.
-    const limit = Math.max(Math.min(span, fw * plotW() / 20), span / 8);
+    // px or more, unless it is far shorter than they are; a long failing op
+    // (one that waited out a fault) with what came just before it.
+    const limit = Math.max(Math.min(span, fw * plotW() / 20), span / 8, fw * 1.6);
     let a = K.call[f], b = K.vend[f];
     const want = [];
     if (K.meta.lin > 0) { const l = K.order[K.meta.lin - 1]; want.push([K.call[l], K.vend[l]]); }
@@ -650,8 +651,8 @@ function publish(v) {
 // `#key=LABEL&t=FROM,TO` (seconds, or event positions in an untimed
 // history), `#whole`, `#op=ID` (centre on an op and show its details as on
 // hover).
-function fromFragment() {
-  const h = decodeURIComponent(location.hash.slice(1));
+function fromFragment(fragment) {
+  const h = decodeURIComponent(fragment);
   if (!h) return false;
   const p = new Map(h.split("&").map(kv => { const i = kv.indexOf("="); return i < 0 ? [kv, ""] : [kv.slice(0, i), kv.slice(i + 1)]; }));
   let ki = KEYS.findIndex(K => K.label === p.get("key"));
@@ -669,6 +670,7 @@ function fromFragment() {
 }
 
 window.timeline = {
+  go: fragment => fromFragment(fragment),
   show: (label, from, to) => {
     const ki = KEYS.findIndex(K => K.label === label);
     const unit = META.timed ? 1 / UNIT_S : 1;
@@ -690,7 +692,7 @@ async function main() {
   keyList();
   bind();
   if (!KEYS.length || !KEYS[0].n) { $("details").textContent = "No operations to show."; publish({ ready: 1 }); return; }
-  if (!fromFragment()) {
+  if (!fromFragment(location.hash.slice(1))) {
     let ki = META.failure ? META.failure.key : 0;
     if (!META.failure) {
       // A passing history opens on the key busiest in its busiest fault.
@@ -699,7 +701,8 @@ async function main() {
     }
     show(ki);
   }
-  window.addEventListener("hashchange", fromFragment);
+  window.addEventListener("hashchange", () => fromFragment(location.hash.slice(1)));
 }
 
-main().catch(e => { $("details").textContent = "Cannot draw the timeline: " + e; publish({ ready: 1, error: String(e) }); });
+// Resolves once the page is drawn (a page that embeds this one waits on it).
+window.timeline.ready = main().catch(e => { $("details").textContent = "Cannot draw the timeline: " + e; publish({ ready: 1, error: String(e) }); });

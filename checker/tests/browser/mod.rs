@@ -104,7 +104,11 @@ pub fn screenshot(url: &str, keep_as: &str) -> (usize, usize, Vec<[u8; 3]>) {
 /// The DOM of `url` once its script has run.
 pub fn dom(url: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(url, &["--dump-dom".to_string()], &dir.path().join("profile"));
+    let out = run(
+        url,
+        &["--dump-dom".to_string()],
+        &dir.path().join("profile"),
+    );
     String::from_utf8_lossy(&out).into_owned()
 }
 

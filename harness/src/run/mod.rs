@@ -28,6 +28,7 @@ pub mod backend;
 pub mod checks;
 pub mod fault_timeline;
 pub mod faults;
+pub mod perf_plots;
 pub mod progress;
 pub mod proxy;
 pub mod recorder;

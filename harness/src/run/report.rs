@@ -1,16 +1,15 @@
-//! `report.html`: one self-contained page with the verdict, latency-over-time
-//! and throughput-over-time plots (inline SVG, fault periods shaded, as in
-//! Jepsen's latency and rate plots), the fault timeline per node and link
-//! ([`fault_timeline`]) and the checker's timeline embedded.
+//! `report.html`: one self-contained page with the verdict, the checker's
+//! timeline (embedded; it opens on the failure), latency and rate plots
+//! per operation ([`perf_plots`], fault periods shaded, as in Jepsen's perf
+//! checker) and the fault timeline per node and link ([`fault_timeline`]).
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use serde_json::Value;
 
-use super::fault_timeline;
-use super::recorder::{Event, EventType};
-use super::summary::completed_ops;
+use super::recorder::Event;
+use super::{fault_timeline, perf_plots};
 
 /// A fault period in seconds since the start, with its label.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,195 +40,6 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-const W: f64 = 900.0;
-const H: f64 = 260.0;
-const LEFT: f64 = 60.0;
-const BOTTOM: f64 = 30.0;
-const TOP: f64 = 10.0;
-
-fn color(kind: EventType) -> &'static str {
-    match kind {
-        EventType::Ok => "#2a9d3f",
-        EventType::Fail => "#d62728",
-        EventType::Info => "#e6a700",
-        EventType::Invoke => "#888",
-    }
-}
-
-struct Frame {
-    t_end: f64,
-}
-
-impl Frame {
-    fn x(&self, t: f64) -> f64 {
-        LEFT + (W - LEFT - 10.0) * (t / self.t_end).clamp(0.0, 1.0)
-    }
-
-    fn open(&self, out: &mut String, title: &str) {
-        let _ = write!(
-            out,
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img" aria-label="{}"><rect width="{W}" height="{H}" fill="white"/>"#,
-            escape(title)
-        );
-    }
-
-    fn bands(&self, out: &mut String, bands: &[Band]) {
-        for b in bands {
-            let (x0, x1) = (self.x(b.start), self.x(b.end));
-            let _ = write!(
-                out,
-                r##"<rect x="{x0:.1}" y="{TOP}" width="{:.1}" height="{:.1}" fill="#d0d8ff" opacity="0.3"><title>{} ({:.1}s to {:.1}s)</title></rect><text x="{:.1}" y="{:.1}" font-size="9" fill="#446">{}</text>"##,
-                (x1 - x0).max(1.0),
-                H - TOP - BOTTOM,
-                escape(&b.label),
-                b.start,
-                b.end,
-                x0 + 2.0,
-                TOP + 9.0,
-                escape(&b.label)
-            );
-        }
-    }
-
-    fn x_axis(&self, out: &mut String) {
-        let y = H - BOTTOM;
-        let _ = write!(
-            out,
-            r##"<line x1="{LEFT}" y1="{y}" x2="{}" y2="{y}" stroke="#333"/>"##,
-            W - 10.0
-        );
-        let step = nice_step(self.t_end / 8.0);
-        let mut t = 0.0;
-        while t <= self.t_end + 1e-9 {
-            let x = self.x(t);
-            let _ = write!(
-                out,
-                r##"<line x1="{x:.1}" y1="{y}" x2="{x:.1}" y2="{}" stroke="#333"/><text x="{x:.1}" y="{}" font-size="10" text-anchor="middle">{t}s</text>"##,
-                y + 4.0,
-                y + 16.0
-            );
-            t += step;
-        }
-    }
-}
-
-fn nice_step(raw: f64) -> f64 {
-    let raw = raw.max(1e-9);
-    let mag = 10f64.powf(raw.log10().floor());
-    for m in [1.0, 2.0, 5.0, 10.0] {
-        if m * mag >= raw {
-            return m * mag;
-        }
-    }
-    10.0 * mag
-}
-
-/// Latency of every operation over time, log scale, coloured by outcome.
-pub fn latency_svg(events: &[Event], bands: &[Band], t_end: f64) -> String {
-    let frame = Frame { t_end };
-    let mut out = String::new();
-    frame.open(&mut out, "latency over time");
-    frame.bands(&mut out, bands);
-    let ops = completed_ops(events);
-    let lat: Vec<f64> = ops
-        .iter()
-        .map(|o| ((o.end - o.start) as f64 / 1e6).max(0.01))
-        .collect();
-    let lo = lat
-        .iter()
-        .copied()
-        .fold(f64::INFINITY, f64::min)
-        .min(0.1)
-        .log10()
-        .floor();
-    let hi = lat
-        .iter()
-        .copied()
-        .fold(0.0, f64::max)
-        .max(10.0)
-        .log10()
-        .ceil();
-    let y = |ms: f64| {
-        let f = (ms.max(0.01).log10() - lo) / (hi - lo).max(1e-9);
-        H - BOTTOM - f * (H - TOP - BOTTOM)
-    };
-    let mut decade = lo;
-    while decade <= hi {
-        let yy = y(10f64.powf(decade));
-        let _ = write!(
-            out,
-            r##"<line x1="{LEFT}" y1="{yy:.1}" x2="{}" y2="{yy:.1}" stroke="#eee"/><text x="{}" y="{:.1}" font-size="10" text-anchor="end">{} ms</text>"##,
-            W - 10.0,
-            LEFT - 4.0,
-            yy + 3.0,
-            10f64.powf(decade)
-        );
-        decade += 1.0;
-    }
-    // Keep the page small: at most ~20k points.
-    let stride = (ops.len() / 20_000).max(1);
-    for (i, (o, ms)) in ops.iter().zip(&lat).enumerate() {
-        if i % stride != 0 && o.kind == EventType::Ok {
-            continue;
-        }
-        let _ = write!(
-            out,
-            r#"<circle cx="{:.1}" cy="{:.1}" r="1.6" fill="{}"/>"#,
-            frame.x(o.start as f64 / 1e9),
-            y(*ms),
-            color(o.kind)
-        );
-    }
-    frame.x_axis(&mut out);
-    out.push_str("</svg>");
-    out
-}
-
-/// Completions per second over time, one line per outcome.
-pub fn throughput_svg(events: &[Event], bands: &[Band], t_end: f64) -> String {
-    let frame = Frame { t_end };
-    let mut out = String::new();
-    frame.open(&mut out, "throughput over time");
-    frame.bands(&mut out, bands);
-    let buckets = (t_end.ceil() as usize).max(1);
-    let kinds = [EventType::Ok, EventType::Fail, EventType::Info];
-    let mut counts = vec![[0u64; 3]; buckets];
-    for o in completed_ops(events) {
-        let b = ((o.end as f64 / 1e9) as usize).min(buckets - 1);
-        if let Some(k) = kinds.iter().position(|&k| k == o.kind) {
-            counts[b][k] += 1;
-        }
-    }
-    let max = counts.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
-    let y = |v: f64| H - BOTTOM - v / max * (H - TOP - BOTTOM);
-    for v in [0.0, max / 2.0, max] {
-        let _ = write!(
-            out,
-            r##"<text x="{}" y="{:.1}" font-size="10" text-anchor="end">{:.0}/s</text>"##,
-            LEFT - 4.0,
-            y(v) + 3.0,
-            v
-        );
-    }
-    for (k, kind) in kinds.iter().enumerate() {
-        let points: Vec<String> = counts
-            .iter()
-            .enumerate()
-            .map(|(b, c)| format!("{:.1},{:.1}", frame.x(b as f64 + 0.5), y(c[k] as f64)))
-            .collect();
-        let _ = write!(
-            out,
-            r#"<polyline fill="none" stroke="{}" stroke-width="1.5" points="{}"><title>{}</title></polyline>"#,
-            color(*kind),
-            points.join(" "),
-            kind.name()
-        );
-    }
-    frame.x_axis(&mut out);
-    out.push_str("</svg>");
-    out
-}
-
 /// The whole page. `timeline` is the checker's self-contained HTML page.
 pub fn page(summary: &Value, events: &[Event], timeline: &str) -> String {
     let t_end = events.last().map_or(1.0, |e| e.time as f64 / 1e9).max(1.0);
@@ -254,7 +64,7 @@ pub fn page(summary: &Value, events: &[Event], timeline: &str) -> String {
     let _ = write!(
         out,
         r#"<!DOCTYPE html><html><head><meta charset="utf-8"><title>raftkv run: {verdict}</title>
-<style>body{{font-family:sans-serif;margin:20px;color:#222}} .verdict{{color:{verdict_color};font-size:1.4em;font-weight:bold}} table{{border-collapse:collapse}} td{{padding:2px 10px 2px 0;font-size:0.9em}} .legend span{{margin-right:14px}} iframe{{width:100%;height:900px;border:1px solid #ccc}}</style></head><body>
+<style>body{{font-family:sans-serif;margin:20px;color:#222}} .verdict{{color:{verdict_color};font-size:1.4em;font-weight:bold}} table{{border-collapse:collapse}} td{{padding:2px 10px 2px 0;font-size:0.9em}} iframe{{width:100%;height:860px;border:1px solid #ccc}} .perf-row svg{{margin:0 8px 8px 0}} .legend span{{margin-right:14px;font-size:0.9em}}</style></head><body>
 <h1>raftkv run</h1><p class="verdict" id="verdict">{}</p><table>"#,
         escape(&headline)
     );
@@ -374,11 +184,10 @@ pub fn page(summary: &Value, events: &[Event], timeline: &str) -> String {
     for note in summary["notes"].as_array().into_iter().flatten() {
         let _ = write!(out, "<p>note: {}</p>", escape(note.as_str().unwrap_or("")));
     }
-    out.push_str(r##"<p class="legend"><span style="color:#2a9d3f">&#9679; ok</span><span style="color:#d62728">&#9679; fail</span><span style="color:#e6a700">&#9679; info</span><span style="background:#d0d8ff">&nbsp;fault&nbsp;</span></p>"##);
-    out.push_str("<h2>Latency</h2>");
-    out.push_str(&latency_svg(events, &bands, t_end));
-    out.push_str("<h2>Throughput</h2>");
-    out.push_str(&throughput_svg(events, &bands, t_end));
+    out.push_str("<h2>Timeline</h2>");
+    out.push_str(&timeline_frame(timeline));
+    out.push_str("<h2>Latency and rate per operation</h2>");
+    out.push_str(&perf_plots::section(events, &bands, t_end));
     out.push_str(r##"<h2>Faults</h2><p class="legend"><span style="color:#d62728">&#9632; killed</span><span style="color:#ff9f1c">&#9632; paused</span><span style="color:#3a5ccc">&#9632; link cut</span><span style="color:#b58ee0">&#9632; link slowed</span><span style="color:#2a9d3f">&#9644; leads</span><span>&#10005; exited on its own</span></p>"##);
     let periods = fault_timeline::periods(events, t_end);
     out.push_str(&fault_timeline::svg(
@@ -388,23 +197,42 @@ pub fn page(summary: &Value, events: &[Event], timeline: &str) -> String {
         &fault_timeline::crashes(summary),
         t_end,
     ));
-    out.push_str("<h2>Timeline</h2>");
-    if timeline.trim().is_empty() {
-        out.push_str("<p>The checker produced no timeline.</p>");
-    } else {
-        // As a JS string rather than an escaped srcdoc attribute: JSON
-        // escapes a quote in 2 bytes where HTML takes 6.
-        let source = serde_json::to_string(timeline)
-            .unwrap_or_default()
-            .replace("</", "<\\/");
-        let _ = write!(
-            out,
-            r#"<iframe id="timeline" title="checker timeline"></iframe><script>document.getElementById("timeline").srcdoc = {source};</script>"#
-        );
-    }
     out.push_str("</body></html>\n");
     out
 }
+
+/// The checker's page in a frame of its own (its script and styles apart
+/// from the report's).
+fn timeline_frame(timeline: &str) -> String {
+    if timeline.trim().is_empty() {
+        return "<p>The checker produced no timeline.</p>".to_string();
+    }
+    // As a JS string rather than an escaped srcdoc attribute: JSON escapes
+    // a quote in 2 bytes where HTML takes 6.
+    let source = serde_json::to_string(timeline)
+        .unwrap_or_default()
+        .replace("</", "<\\/");
+    format!(
+        r#"<iframe id="timeline" title="checker timeline"></iframe><output id="timeline-state" hidden></output><script>{TIMELINE_FRAME_SCRIPT}
+frame.srcdoc = {source};</script>"#
+    )
+}
+
+/// Loads the timeline into its frame, hands it this page's URL fragment
+/// (`report.html#whole`, `#key=k1&t=2.5,2.6`, see the checker's timeline)
+/// and mirrors what it shows into this page's `#timeline-state`, so tests
+/// and scripts can read it here.
+const TIMELINE_FRAME_SCRIPT: &str = r#"const frame = document.getElementById("timeline");
+frame.addEventListener("load", async () => {
+  const t = frame.contentWindow.timeline;
+  if (!t) return;
+  await t.ready;
+  if (location.hash.length > 1) t.go(location.hash.slice(1));
+  const src = frame.contentDocument.getElementById("timeline-state"), dst = document.getElementById("timeline-state");
+  const copy = () => { for (const [k, v] of Object.entries(src.dataset)) dst.dataset[k] = v; };
+  copy();
+  new MutationObserver(copy).observe(src, { attributes: true });
+});"#;
 
 pub fn write(
     dir: &Path,
@@ -419,7 +247,7 @@ pub fn write(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::recorder::{NEMESIS, Process};
+    use crate::run::recorder::{EventType, NEMESIS, Process};
     use serde_json::json;
 
     fn ev(time_s: f64, process: Process, kind: EventType, f: &str, value: Value) -> Event {
@@ -497,13 +325,45 @@ mod tests {
             "<html><body>timeline \"x\"</body></html>",
         );
         assert!(html.contains("linearizable"));
-        assert_eq!(html.matches("<svg").count(), 3);
-        // Two plots shade both fault periods.
-        assert_eq!(html.matches("fill=\"#d0d8ff\"").count(), 4);
-        // One ok and one info operation in the latency plot.
-        assert!(html.contains("fill=\"#2a9d3f\"/>") && html.contains("fill=\"#e6a700\"/>"));
+        // A latency and a rate plot for each of get and set, and the fault
+        // timeline.
+        assert_eq!(html.matches("<svg").count(), 5);
+        for id in ["latency-get", "rate-get", "latency-set", "rate-set"] {
+            assert!(html.contains(&format!("id=\"{id}\"")), "{id}");
+        }
+        // Every plot shades both fault periods.
+        assert_eq!(html.matches("class=\"fault\"").count(), 8);
+        // The ok set and the info get in their latency plots.
+        assert!(html.contains("class=\"points-ok\"") && html.contains("class=\"points-info\""));
+        // The timeline comes before the plots, the fault timeline after.
+        assert!(html.find("id=\"timeline\"") < html.find("<svg"));
+        assert!(html.find("id=\"rate-set\"") < html.find("<h2>Faults</h2>"));
         assert!(html.contains(r#".srcdoc = "<html><body>timeline \"x\"<\/body><\/html>";"#));
         assert!(!html.contains("http://") || html.contains("xmlns=\"http://www.w3.org/2000/svg\""));
         assert!(!html.contains("<script src"));
+    }
+
+    /// The headline run (5 nodes, 60 s, kills) records about 340,000 ops;
+    /// its report must open at once and fit a CI log.
+    #[test]
+    fn report_of_a_headline_sized_run_stays_under_5_mb() {
+        let opts = raftkv_checker::generate::GenOptions {
+            ops: 340_000,
+            processes: 10,
+            keys: 5,
+            info_rate: 0.001,
+            with_fail: true,
+            seed: 3,
+        };
+        let text = raftkv_checker::generate::to_jsonl(&raftkv_checker::generate::kv_history(&opts));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        std::fs::write(&path, text).unwrap();
+        let events = crate::run::recorder::read_history(&path).unwrap();
+        let outcome =
+            raftkv_checker::check_file(&path, &raftkv_checker::CheckOptions::default()).unwrap();
+        let summary = json!({"verdict": "linearizable", "config": {}, "throughput": {}, "latency": {"all": {}}});
+        let html = page(&summary, &events, &raftkv_checker::render_html(&outcome));
+        assert!(html.len() < 5_000_000, "{} bytes", html.len());
     }
 }
