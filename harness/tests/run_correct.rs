@@ -81,11 +81,22 @@ fn correct_run_passes(nemesis: &str) {
         "{verdict}"
     );
     let report = std::fs::read_to_string(r.run_dir.join("report.html")).unwrap();
-    // The two plots; the checker's timeline follows in an iframe.
-    let (plots, timeline) = report.split_once("<iframe").expect("a timeline iframe");
-    // Latency, throughput and the fault timeline.
-    assert_eq!(plots.matches("<svg").count(), 3);
-    assert!(timeline.contains(".srcdoc = \"<!DOCTYPE html>"));
+    // The checker's timeline first, in an iframe; then a latency and a rate
+    // plot per operation that completed, and the fault timeline.
+    let (timeline, plots) = report
+        .split_once("id=\"timeline\"")
+        .expect("a timeline iframe");
+    assert!(!timeline.contains("<svg"), "plots above the timeline");
+    assert!(plots.contains(".srcdoc = \"<!DOCTYPE html>"));
+    for f in summary["counts"].as_object().unwrap().keys() {
+        for plot in ["latency", "rate"] {
+            assert!(
+                plots.contains(&format!("id=\"{plot}-{f}\"")),
+                "{plot} plot of {f}"
+            );
+        }
+    }
+    assert!(plots.contains("id=\"fault-timeline\""));
     // Every node process is gone.
     let dir = out.path().to_string_lossy().into_owned();
     assert!(
