@@ -101,6 +101,21 @@ pub enum Plant {
     /// crash leaves a torn tail; then as lost writes or a vote missing
     /// after the restart.
     TornTailCutsLastRecord,
+    /// `Wal::sync` writes the buffered records but skips its `fdatasync`,
+    /// and the node acknowledges what is only in the page cache. Breaks
+    /// "durable before any reply that depends on it". A SIGKILL loses
+    /// nothing (the kernel keeps the page cache); a power failure loses
+    /// acknowledged entries and votes. Shows as lost writes (or votes
+    /// missing after a restart) once a majority loses power.
+    NoFsync,
+    /// New log segments and snapshot files are created (or renamed into
+    /// place) without an fsync of the data dir, so their directory entries
+    /// are not durable although their content is. Breaks "files created
+    /// and renamed with the directory fsynced". A SIGKILL loses nothing; a
+    /// power failure makes the files vanish with every entry synced into
+    /// them (a node's whole log, when its first segment goes). Shows as
+    /// lost writes once a majority loses power.
+    NoDirFsync,
     // ---- state machine ------------------------------------------------
     /// A retried (client_id, seq) already applied is answered by evaluating
     /// its command again, without applying it, instead of with the stored
@@ -159,6 +174,8 @@ impl Plant {
         Plant::SyncWithoutFlush,
         Plant::ReplayKeepsOverwritten,
         Plant::TornTailCutsLastRecord,
+        Plant::NoFsync,
+        Plant::NoDirFsync,
         Plant::DedupReevaluates,
         Plant::SessionClockLocal,
         Plant::DoubleApply,
@@ -183,6 +200,8 @@ impl Plant {
             Plant::SyncWithoutFlush => "sync-without-flush",
             Plant::ReplayKeepsOverwritten => "replay-keeps-overwritten",
             Plant::TornTailCutsLastRecord => "torn-tail-cuts-last-record",
+            Plant::NoFsync => "no-fsync",
+            Plant::NoDirFsync => "no-dir-fsync",
             Plant::DedupReevaluates => "dedup-reevaluates",
             Plant::SessionClockLocal => "session-clock-local",
             Plant::DoubleApply => "double-apply",

@@ -398,7 +398,12 @@ impl Wal {
         if !raftkv_plant::is(raftkv_plant::Plant::SyncWithoutFlush) {
             self.flush()?;
         }
-        if let Err(e) = self.file.sync_data() {
+        let sync = if raftkv_plant::is(raftkv_plant::Plant::NoFsync) {
+            Ok(())
+        } else {
+            self.file.sync_data()
+        };
+        if let Err(e) = sync {
             // After a failed fsync the page cache may have dropped the
             // unsynced data; only a reopen (replay) tells what is on disk.
             let err = WalError::io("fdatasync", &self.current.path, e);
@@ -561,7 +566,7 @@ fn create_segment(dir: &Path, path: &Path) -> Result<File, WalError> {
         .create_new(true)
         .open(path)
         .map_err(|e| WalError::io("create", path, e))?;
-    sync_dir(dir)?;
+    sync_dir_for_new_file(dir)?;
     Ok(file)
 }
 
@@ -678,4 +683,13 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), WalError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| WalError::io("fsync dir", dir, e))
+}
+
+/// fsyncs `dir` after a log segment or a snapshot file appeared in it
+/// (skipped by the planted mistake `no-dir-fsync`).
+pub(crate) fn sync_dir_for_new_file(dir: &Path) -> Result<(), WalError> {
+    if raftkv_plant::is(raftkv_plant::Plant::NoDirFsync) {
+        return Ok(());
+    }
+    sync_dir(dir)
 }

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use raftkv_core::{Index, SnapshotMeta, Term};
 
-use crate::{WalError, sync_dir};
+use crate::{WalError, sync_dir_for_new_file};
 
 const MAGIC: &[u8; 8] = b"RKVSNAP1";
 const VERSION: u32 = 1;
@@ -116,7 +116,7 @@ pub fn write(dir: &Path, meta: &SnapshotMeta, data: &[u8]) -> Result<SnapshotFil
         return Err(WalError::io("write", &tmp, e));
     }
     std::fs::rename(&tmp, &path).map_err(|e| WalError::io("rename", &tmp, e))?;
-    sync_dir(dir)?;
+    sync_dir_for_new_file(dir)?;
     Ok(SnapshotFile {
         meta: meta.clone(),
         path,
@@ -317,7 +317,7 @@ pub fn install(dir: &Path, mut received: Received) -> Result<SnapshotFile, WalEr
         let _ = std::fs::remove_file(&tmp);
         return Err(WalError::io("rename", &tmp, e));
     }
-    sync_dir(dir)?;
+    sync_dir_for_new_file(dir)?;
     Ok(SnapshotFile {
         meta: received.meta.clone(),
         path,
