@@ -62,6 +62,15 @@ fn correct_run_passes(nemesis: &str) {
         convergence["applied_index"].as_u64().unwrap() >= 50,
         "{convergence}"
     );
+    // Local nodes snapshot every 300 applied entries by default: a run that
+    // applied twice that many crossed at least one snapshot.
+    if convergence["applied_index"].as_u64().unwrap() >= 600 {
+        assert!(checks["snapshots_taken"].as_u64().unwrap() >= 1, "{checks}");
+    }
+    assert!(
+        checks["snapshots_installed_per_node"].is_object(),
+        "{checks}"
+    );
     assert!(summary["cas"]["success_rate"].as_f64().is_some());
     for file in ["history.jsonl", "summary.json", "report.html", "node-1.log"] {
         assert!(r.run_dir.join(file).is_file(), "{file} missing");

@@ -157,7 +157,7 @@ fn run_main(args: Args) -> Result<u8, HarnessError> {
 fn plan_nodes(args: &Args, node_bin: PathBuf, dir: &Path) -> Result<Cluster, HarnessError> {
     let mut config = ClusterConfig::new(args.nodes as usize, node_bin, dir);
     config.data_dir_prefix = "n".into();
-    config.extra_args = args.node_args.clone();
+    config.extra_args = target::raftkv_node_args(&args.node_args);
     if std::env::var_os("RUST_LOG").is_none() {
         config.env.push(("RUST_LOG".into(), "info".into()));
     }

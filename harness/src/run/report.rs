@@ -123,6 +123,10 @@ pub fn page(summary: &Value, events: &[Event], timeline: &str) -> String {
             summary["node_checks"]["wal_repairs"].to_string(),
         ),
         (
+            "snapshots taken / installed",
+            snapshot_counts(&summary["node_checks"]),
+        ),
+        (
             "reproduce",
             summary["reproduce"].as_str().unwrap_or("").to_string(),
         ),
@@ -234,6 +238,48 @@ frame.addEventListener("load", async () => {
   new MutationObserver(copy).observe(src, { attributes: true });
 });"#;
 
+/// Snapshots taken and installed, in all and per node (`3 / 1 (n1 2/0, …)`).
+fn snapshot_counts(node_checks: &Value) -> String {
+    let (Some(taken), Some(installed)) = (
+        node_checks["snapshots_taken"].as_u64(),
+        node_checks["snapshots_installed"].as_u64(),
+    ) else {
+        return "-".into();
+    };
+    let empty = serde_json::Map::new();
+    let per_taken = node_checks["snapshots_taken_per_node"]
+        .as_object()
+        .unwrap_or(&empty);
+    let per_installed = node_checks["snapshots_installed_per_node"]
+        .as_object()
+        .unwrap_or(&empty);
+    let mut nodes: Vec<u64> = per_taken
+        .keys()
+        .chain(per_installed.keys())
+        .filter_map(|k| k.parse().ok())
+        .collect();
+    nodes.sort_unstable();
+    nodes.dedup();
+    let count = |m: &serde_json::Map<String, Value>, id: u64| {
+        m.get(&id.to_string()).and_then(Value::as_u64).unwrap_or(0)
+    };
+    let per_node: Vec<String> = nodes
+        .iter()
+        .map(|&id| {
+            format!(
+                "n{id} {}/{}",
+                count(per_taken, id),
+                count(per_installed, id)
+            )
+        })
+        .collect();
+    if per_node.is_empty() {
+        format!("{taken} / {installed}")
+    } else {
+        format!("{taken} / {installed} ({})", per_node.join(", "))
+    }
+}
+
 pub fn write(
     dir: &Path,
     summary: &Value,
@@ -263,6 +309,18 @@ mod tests {
             node: None,
             log_index: None,
         }
+    }
+
+    #[test]
+    fn snapshot_counts_show_totals_and_nodes() {
+        let checks = json!({
+            "snapshots_taken": 5,
+            "snapshots_installed": 1,
+            "snapshots_taken_per_node": {"1": 3, "2": 2},
+            "snapshots_installed_per_node": {"3": 1},
+        });
+        assert_eq!(snapshot_counts(&checks), "5 / 1 (n1 3/0, n2 2/0, n3 0/1)");
+        assert_eq!(snapshot_counts(&json!({})), "-");
     }
 
     fn history() -> Vec<Event> {

@@ -10,6 +10,8 @@
 //! `EntryHashes` RPCs; another target implements the same trait from its own
 //! status API. [`raftkv_tear_tail`] leaves a torn write in a stopped raftkv
 //! node's log, for kills that stand for a crash in the middle of a write.
+//! [`raftkv_node_args`] gives local raftkv nodes a small snapshot threshold,
+//! so that every run crosses snapshots.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -211,6 +213,32 @@ impl Observe for RaftkvObserver {
     }
 }
 
+/// Flags every local raftkv node gets unless `--node-arg` sets them: a
+/// snapshot every few hundred applied entries, and a short log kept behind
+/// it, so that a node killed or cut off for a fault period comes back
+/// through InstallSnapshot and every run crosses snapshots and compaction
+/// (the node's own defaults, 10,000 and 5,000, are rarely reached in a run).
+pub const RAFTKV_NODE_DEFAULTS: &[(&str, &str)] = &[
+    ("--snapshot-entries", "300"),
+    ("--snapshot-catchup-entries", "100"),
+];
+
+/// The extra arguments of a local raftkv node: [`RAFTKV_NODE_DEFAULTS`] not
+/// given in `given` (as `--flag=value` or `--flag value`), then `given`.
+pub fn raftkv_node_args(given: &[String]) -> Vec<String> {
+    let mut args: Vec<String> = RAFTKV_NODE_DEFAULTS
+        .iter()
+        .filter(|(flag, _)| {
+            !given
+                .iter()
+                .any(|a| a == flag || a.strip_prefix(flag).is_some_and(|r| r.starts_with('=')))
+        })
+        .map(|(flag, value)| format!("{flag}={value}"))
+        .collect();
+    args.extend(given.iter().cloned());
+    args
+}
+
 /// The newest segment of a raftkv node's write-ahead log in `data_dir`
 /// (`wal-{seq:016x}-{first:016x}.log`, the highest `seq` last in name
 /// order), or the single `wal.log` of older versions.
@@ -278,6 +306,27 @@ mod tests {
             view(3, Role::Follower, 4),
         ];
         assert_eq!(leader_of(&views), Some((2, 3)));
+    }
+
+    #[test]
+    fn node_defaults_give_way_to_given_flags() {
+        let given = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            raftkv_node_args(&given(&["--election-timeout-min-ms=150"])),
+            given(&[
+                "--snapshot-entries=300",
+                "--snapshot-catchup-entries=100",
+                "--election-timeout-min-ms=150"
+            ])
+        );
+        assert_eq!(
+            raftkv_node_args(&given(&["--snapshot-entries=0"])),
+            given(&["--snapshot-catchup-entries=100", "--snapshot-entries=0"])
+        );
+        assert_eq!(
+            raftkv_node_args(&given(&["--snapshot-catchup-entries", "7"])),
+            given(&["--snapshot-entries=300", "--snapshot-catchup-entries", "7"])
+        );
     }
 
     #[test]

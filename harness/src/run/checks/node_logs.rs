@@ -10,8 +10,16 @@
 //! - every node's view of the leader of term T (`leader known`) names the
 //!   node that became leader of T, if one logged it.
 //!
+//! - a snapshot stays: a node that logged `snapshot taken` at index I (the
+//!   file is durable by then) restarts from a snapshot at I or above, unless
+//!   it logged skipping a damaged snapshot file. Otherwise it would apply
+//!   again entries its state machine already holds, or miss compacted ones.
+//! - a snapshot installed from the leader never takes the state machine
+//!   back: its index is not below the index the node had applied.
+//!
 //! The logs also tell how often a node cut a torn tail off its write-ahead
-//! log at start-up (a repair, not a violation); the report counts them.
+//! log at start-up (a repair, not a violation) and how many snapshots each
+//! node took and installed; the report counts them.
 //! Each violation carries the time of the line that shows it.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,6 +29,12 @@ use serde_json::{Value, json};
 
 /// The phrase a node logs when it cuts a torn record off its WAL.
 const WAL_REPAIR: &str = "cutting a torn tail";
+/// A node wrote a snapshot of its own state machine (durable when logged).
+const SNAPSHOT_TAKEN: &str = " snapshot taken ";
+/// A node replaced its state machine with a snapshot from the leader.
+const SNAPSHOT_INSTALLED: &str = " snapshot installed ";
+/// A node skipped a damaged snapshot file at start-up for an older one.
+const SNAPSHOT_DAMAGED: &str = "damaged snapshot file skipped";
 
 /// A violation and when the line that shows it was written (seconds since
 /// the Unix epoch, from the line's timestamp).
@@ -44,6 +58,10 @@ pub struct NodeLogReport {
     pub leader_views_checked: usize,
     /// WAL repairs at start-up (torn tails cut), per node.
     pub wal_repairs: BTreeMap<u64, usize>,
+    /// Snapshots each node took of its own state machine.
+    pub snapshots_taken: BTreeMap<u64, usize>,
+    /// Snapshots each node installed from a leader.
+    pub snapshots_installed: BTreeMap<u64, usize>,
     pub violations: Vec<Violation>,
 }
 
@@ -56,6 +74,14 @@ impl NodeLogReport {
         self.wal_repairs.values().sum()
     }
 
+    pub fn snapshots_taken_total(&self) -> usize {
+        self.snapshots_taken.values().sum()
+    }
+
+    pub fn snapshots_installed_total(&self) -> usize {
+        self.snapshots_installed.values().sum()
+    }
+
     /// When the first violation was logged (seconds since the Unix epoch).
     pub fn first_violation_unix_s(&self) -> Option<f64> {
         self.violations
@@ -65,11 +91,9 @@ impl NodeLogReport {
     }
 
     pub fn to_json(&self) -> Value {
-        let repairs: BTreeMap<String, usize> = self
-            .wal_repairs
-            .iter()
-            .map(|(id, n)| (id.to_string(), *n))
-            .collect();
+        let per_node = |counts: &BTreeMap<u64, usize>| -> BTreeMap<String, usize> {
+            counts.iter().map(|(id, n)| (id.to_string(), *n)).collect()
+        };
         json!({
             "verdict": if self.ok() { "ok" } else { "violated" },
             "nodes": self.nodes,
@@ -78,7 +102,11 @@ impl NodeLogReport {
             "leader_terms": self.leader_terms,
             "leader_views_checked": self.leader_views_checked,
             "wal_repairs": self.wal_repairs_total(),
-            "wal_repairs_per_node": repairs,
+            "wal_repairs_per_node": per_node(&self.wal_repairs),
+            "snapshots_taken": self.snapshots_taken_total(),
+            "snapshots_taken_per_node": per_node(&self.snapshots_taken),
+            "snapshots_installed": self.snapshots_installed_total(),
+            "snapshots_installed_per_node": per_node(&self.snapshots_installed),
             "violations": self.violations.iter().map(|v| v.text.clone()).collect::<Vec<_>>(),
         })
     }
@@ -86,13 +114,15 @@ impl NodeLogReport {
     /// One line for the terminal.
     pub fn summary(&self) -> String {
         let mut s = format!(
-            "node logs: {} (votes granted {}, restarts checked {}, terms with a leader {}, leader views checked {}, WAL repairs {})",
+            "node logs: {} (votes granted {}, restarts checked {}, terms with a leader {}, leader views checked {}, WAL repairs {}, snapshots taken {}, installed {})",
             if self.ok() { "ok" } else { "VIOLATED" },
             self.votes_granted,
             self.restarts_checked,
             self.leader_terms,
             self.leader_views_checked,
-            self.wal_repairs_total()
+            self.wal_repairs_total(),
+            self.snapshots_taken_total(),
+            self.snapshots_installed_total()
         );
         for v in &self.violations {
             s.push_str("\n  ");
@@ -176,6 +206,10 @@ pub fn check_logs<'a>(logs: impl IntoIterator<Item = (u64, &'a str, &'a str)>) -
         report.nodes += 1;
         // The newest vote this node granted, with the line that said so.
         let mut granted: Option<(u64, u64, usize)> = None;
+        // The newest snapshot this node took (index, line), and whether a
+        // damaged snapshot file was skipped since.
+        let mut durable_snapshot: Option<(u64, usize)> = None;
+        let mut damaged_skipped = false;
         for (n, line) in text.lines().enumerate() {
             let line_no = n + 1;
             let plain;
@@ -193,6 +227,30 @@ pub fn check_logs<'a>(logs: impl IntoIterator<Item = (u64, &'a str, &'a str)>) -
             };
             if line.contains(WAL_REPAIR) {
                 *report.wal_repairs.entry(id).or_default() += 1;
+            } else if line.contains(SNAPSHOT_TAKEN) {
+                *report.snapshots_taken.entry(id).or_default() += 1;
+                if let Some(index) = field_u64(line, "index")
+                    && durable_snapshot.is_none_or(|(i, _)| index >= i)
+                {
+                    durable_snapshot = Some((index, line_no));
+                }
+            } else if line.contains(SNAPSHOT_INSTALLED) {
+                *report.snapshots_installed.entry(id).or_default() += 1;
+                if let (Some(index), Some(previous)) = (
+                    field_u64(line, "index"),
+                    field_u64(line, "previous_applied"),
+                ) && index < previous
+                {
+                    report.violations.push(Violation {
+                        text: format!(
+                            "node {id} had applied index {previous} and installed a snapshot at \
+                             index {index} ({file}:{line_no}): its state machine went back"
+                        ),
+                        unix_s: line_time(line),
+                    });
+                }
+            } else if line.contains(SNAPSHOT_DAMAGED) {
+                damaged_skipped = true;
             } else if line.contains(" leader known ") {
                 if let (Some(leader), Some(term)) =
                     (field_u64(line, "leader"), field_u64(line, "term"))
@@ -210,6 +268,21 @@ pub fn check_logs<'a>(logs: impl IntoIterator<Item = (u64, &'a str, &'a str)>) -
                     granted = Some((term, candidate, line_no));
                 }
             } else if line.contains(" restored durable state ") {
+                if let Some((taken, taken_at)) = durable_snapshot
+                    && let Some(loaded) = field_u64(line, "snapshot_index")
+                    && loaded < taken
+                    && !damaged_skipped
+                {
+                    report.violations.push(Violation {
+                        text: format!(
+                            "node {id} took a snapshot at index {taken} ({file}:{taken_at}), then \
+                             restarted from snapshot index {loaded} ({file}:{line_no}): a durable \
+                             snapshot was lost"
+                        ),
+                        unix_s: line_time(line),
+                    });
+                }
+                damaged_skipped = false;
                 let (Some(term), Some(vote)) = (field_u64(line, "term"), field(line, "vote"))
                 else {
                     continue;
@@ -400,6 +473,70 @@ mod tests {
         ]
         .concat();
         assert!(!check_logs([(2, "node-2.log", log.as_str())]).ok());
+    }
+
+    #[test]
+    fn snapshots_are_counted_and_a_restart_keeps_the_newest() {
+        let taken = |index: u64| {
+            line(&format!(
+                "node::driver: snapshot taken index={index} term=2 bytes=900 encode_ms=0 write_ms=1"
+            ))
+        };
+        let restored = |snapshot: u64| {
+            line(&format!(
+                "node: restored durable state id=3 term=2 vote=None commit=0 snapshot_index={snapshot} first_index=0 entries=0"
+            ))
+        };
+        let installed = |index: u64, previous: u64| {
+            line(&format!(
+                "node::driver: snapshot installed index={index} term=3 bytes=900 from=1 previous_applied={previous}"
+            ))
+        };
+        let log = [
+            restored(0),
+            taken(300),
+            taken(600),
+            restored(600),
+            installed(1500, 700),
+            taken(1800),
+            restored(1800),
+        ]
+        .concat();
+        let r = check_logs([(3, "node-3.log", log.as_str())]);
+        assert!(r.ok(), "{:?}", r.violations);
+        assert_eq!(r.snapshots_taken, BTreeMap::from([(3, 3)]));
+        assert_eq!(r.snapshots_installed, BTreeMap::from([(3, 1)]));
+        let json = r.to_json();
+        assert_eq!(json["snapshots_taken"], 3);
+        assert_eq!(json["snapshots_installed_per_node"]["3"], 1);
+        assert!(r.summary().contains("snapshots taken 3, installed 1"));
+
+        // Restarting from an older snapshot than one taken loses it.
+        let lost = [taken(300), taken(600), restored(300)].concat();
+        let r = check_logs([(3, "node-3.log", lost.as_str())]);
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+        assert!(
+            r.violations[0].text.contains(
+                "node 3 took a snapshot at index 600 (node-3.log:2), then restarted from snapshot index 300 (node-3.log:3)"
+            ),
+            "{}",
+            r.violations[0].text
+        );
+        // Unless the node said the newer file was damaged and skipped it.
+        let damaged = [
+            taken(300),
+            taken(600),
+            line("node: damaged snapshot file skipped; started from an older snapshot and the log after it file=x"),
+            restored(300),
+        ]
+        .concat();
+        assert!(check_logs([(3, "node-3.log", damaged.as_str())]).ok());
+
+        // A snapshot below what was applied takes the state machine back.
+        let back = installed(400, 700);
+        let r = check_logs([(3, "node-3.log", back.as_str())]);
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+        assert!(r.violations[0].text.contains("went back"));
     }
 
     #[test]
