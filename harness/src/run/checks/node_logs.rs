@@ -10,10 +10,16 @@
 //! - every node's view of the leader of term T (`leader known`) names the
 //!   node that became leader of T, if one logged it.
 //!
-//! - a snapshot stays: a node that logged `snapshot taken` at index I (the
-//!   file is durable by then) restarts from a snapshot at I or above, unless
-//!   it logged skipping a damaged snapshot file. Otherwise it would apply
-//!   again entries its state machine already holds, or miss compacted ones.
+//! - a snapshot stays: a node that logged `snapshot taken` or `snapshot
+//!   installed` at index I (both logged once durable) restarts from a
+//!   snapshot at I or above, unless it logged skipping a damaged snapshot
+//!   file. Otherwise it would apply again entries its state machine already
+//!   holds, or miss compacted ones.
+//! - replicas agree at every snapshot: every node snapshots at the same
+//!   indexes and logs the state digest and the applied-entry chain of each
+//!   snapshot it takes or installs; two different ones at one index mean
+//!   the state machines diverged there, even if no client read the
+//!   difference and the nodes converge later.
 //! - a snapshot installed from the leader never takes the state machine
 //!   back: its index is not below the index the node had applied.
 //!
@@ -201,6 +207,8 @@ pub fn check_logs<'a>(logs: impl IntoIterator<Item = (u64, &'a str, &'a str)>) -
     // Term -> (node that logged becoming its leader, where).
     let mut leaders: BTreeMap<u64, Vec<At>> = BTreeMap::new();
     // (term, leader named, where) of every `leader known` line.
+    // Snapshot index -> (digest, chain, where) of every snapshot logged.
+    let mut snapshot_states: BTreeMap<u64, Vec<(String, String, At)>> = BTreeMap::new();
     let mut views: Vec<(u64, u64, At)> = Vec::new();
     for (id, file, text) in logs {
         report.nodes += 1;
@@ -227,19 +235,33 @@ pub fn check_logs<'a>(logs: impl IntoIterator<Item = (u64, &'a str, &'a str)>) -
             };
             if line.contains(WAL_REPAIR) {
                 *report.wal_repairs.entry(id).or_default() += 1;
-            } else if line.contains(SNAPSHOT_TAKEN) {
-                *report.snapshots_taken.entry(id).or_default() += 1;
-                if let Some(index) = field_u64(line, "index")
-                    && durable_snapshot.is_none_or(|(i, _)| index >= i)
-                {
+            } else if line.contains(SNAPSHOT_TAKEN) || line.contains(SNAPSHOT_INSTALLED) {
+                let installed = line.contains(SNAPSHOT_INSTALLED);
+                let count = if installed {
+                    &mut report.snapshots_installed
+                } else {
+                    &mut report.snapshots_taken
+                };
+                *count.entry(id).or_default() += 1;
+                let Some(index) = field_u64(line, "index") else {
+                    continue;
+                };
+                if durable_snapshot.is_none_or(|(i, _)| index >= i) {
                     durable_snapshot = Some((index, line_no));
                 }
-            } else if line.contains(SNAPSHOT_INSTALLED) {
-                *report.snapshots_installed.entry(id).or_default() += 1;
-                if let (Some(index), Some(previous)) = (
-                    field_u64(line, "index"),
-                    field_u64(line, "previous_applied"),
-                ) && index < previous
+                if let (Some(digest), Some(chain)) = (field(line, "digest"), field(line, "chain")) {
+                    snapshot_states.entry(index).or_default().push((
+                        digest.to_string(),
+                        chain.to_string(),
+                        at(),
+                    ));
+                }
+                if installed
+                    && let (Some(index), Some(previous)) = (
+                        field_u64(line, "index"),
+                        field_u64(line, "previous_applied"),
+                    )
+                    && index < previous
                 {
                     report.violations.push(Violation {
                         text: format!(
@@ -275,7 +297,7 @@ pub fn check_logs<'a>(logs: impl IntoIterator<Item = (u64, &'a str, &'a str)>) -
                 {
                     report.violations.push(Violation {
                         text: format!(
-                            "node {id} took a snapshot at index {taken} ({file}:{taken_at}), then \
+                            "node {id} had a durable snapshot at index {taken} ({file}:{taken_at}), then \
                              restarted from snapshot index {loaded} ({file}:{line_no}): a durable \
                              snapshot was lost"
                         ),
@@ -311,6 +333,11 @@ pub fn check_logs<'a>(logs: impl IntoIterator<Item = (u64, &'a str, &'a str)>) -
         }
     }
     report.leader_terms = leaders.len();
+    for (index, states) in &snapshot_states {
+        if let Some(v) = differing_snapshots(*index, states) {
+            report.violations.push(v);
+        }
+    }
     for (term, ats) in &leaders {
         let ids: BTreeSet<u64> = ats.iter().map(|a| a.node).collect();
         if ids.len() > 1 {
@@ -356,6 +383,32 @@ pub fn check_logs<'a>(logs: impl IntoIterator<Item = (u64, &'a str, &'a str)>) -
         });
     }
     report
+}
+
+/// The violation, if the snapshots logged at `index` (digest, chain, where)
+/// do not all hold the same state. It is dated by the first line that
+/// disagrees with one written before it.
+fn differing_snapshots(index: u64, states: &[(String, String, At)]) -> Option<Violation> {
+    let mut by_time: Vec<&(String, String, At)> = states.iter().collect();
+    by_time.sort_by(|a, b| {
+        let t = |x: &At| x.unix_s.unwrap_or(f64::INFINITY);
+        t(&a.2).total_cmp(&t(&b.2))
+    });
+    let first = by_time[0];
+    let differs = by_time
+        .iter()
+        .find(|(d, c, _)| (d, c) != (&first.0, &first.1))?;
+    let show = |(d, c, at): &(String, String, At)| {
+        format!("node {} digest {d} chain {c} ({})", at.node, at.show())
+    };
+    Some(Violation {
+        text: format!(
+            "the nodes' snapshots at index {index} hold different states: {} but {}",
+            show(first),
+            show(differs)
+        ),
+        unix_s: differs.2.unix_s,
+    })
 }
 
 fn latest(times: impl Iterator<Item = Option<f64>>) -> Option<f64> {
@@ -479,7 +532,7 @@ mod tests {
     fn snapshots_are_counted_and_a_restart_keeps_the_newest() {
         let taken = |index: u64| {
             line(&format!(
-                "node::driver: snapshot taken index={index} term=2 bytes=900 encode_ms=0 write_ms=1"
+                "node::driver: snapshot taken index={index} term=2 bytes=900 digest={index}7 chain={index}9 encode_ms=0 write_ms=1"
             ))
         };
         let restored = |snapshot: u64| {
@@ -489,7 +542,7 @@ mod tests {
         };
         let installed = |index: u64, previous: u64| {
             line(&format!(
-                "node::driver: snapshot installed index={index} term=3 bytes=900 from=1 previous_applied={previous}"
+                "node::driver: snapshot installed index={index} term=3 bytes=900 from=1 previous_applied={previous} digest={index}7 chain={index}9"
             ))
         };
         let log = [
@@ -517,7 +570,7 @@ mod tests {
         assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
         assert!(
             r.violations[0].text.contains(
-                "node 3 took a snapshot at index 600 (node-3.log:2), then restarted from snapshot index 300 (node-3.log:3)"
+                "node 3 had a durable snapshot at index 600 (node-3.log:2), then restarted from snapshot index 300 (node-3.log:3)"
             ),
             "{}",
             r.violations[0].text
@@ -537,6 +590,54 @@ mod tests {
         let r = check_logs([(3, "node-3.log", back.as_str())]);
         assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
         assert!(r.violations[0].text.contains("went back"));
+
+        // An installed snapshot is durable too.
+        let lost = [installed(1500, 700), restored(600)].concat();
+        assert!(!check_logs([(3, "node-3.log", lost.as_str())]).ok());
+    }
+
+    #[test]
+    fn snapshots_at_one_index_must_hold_one_state() {
+        let at = |time: &str, rest: &str| {
+            format!("2026-11-27T04:53:{time}Z  INFO node::driver: {rest}\n")
+        };
+        let one = at(
+            "50.0",
+            "snapshot taken index=600 term=2 bytes=900 digest=11 chain=22 encode_ms=0 write_ms=1",
+        );
+        let same = at(
+            "51.0",
+            "snapshot installed index=600 term=2 bytes=900 from=1 previous_applied=100 digest=11 chain=22",
+        );
+        let r = check_logs([
+            (1, "node-1.log", one.as_str()),
+            (2, "node-2.log", same.as_str()),
+        ]);
+        assert!(r.ok(), "{:?}", r.violations);
+        let other = at(
+            "52.0",
+            "snapshot taken index=600 term=2 bytes=900 digest=12 chain=22 encode_ms=0 write_ms=1",
+        );
+        let later = at(
+            "53.0",
+            "snapshot taken index=900 term=2 bytes=900 digest=5 chain=6 encode_ms=0 write_ms=1",
+        );
+        let r = check_logs([
+            (1, "node-1.log", one.as_str()),
+            (2, "node-2.log", same.as_str()),
+            (
+                3,
+                "node-3.log",
+                [other.as_str(), later.as_str()].concat().as_str(),
+            ),
+        ]);
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+        assert_eq!(
+            r.violations[0].text,
+            "the nodes' snapshots at index 600 hold different states: node 1 digest 11 chain 22 \
+             (node-1.log:1) but node 3 digest 12 chain 22 (node-3.log:1)"
+        );
+        assert_eq!(r.violations[0].unix_s, line_time(&other));
     }
 
     #[test]
