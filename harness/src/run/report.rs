@@ -95,9 +95,14 @@ pub fn page(summary: &Value, events: &[Event], timeline: &str) -> String {
         ),
         (
             "faults",
-            format!(
-                "{} applied of {} planned",
-                summary["nemesis"]["applied"], summary["nemesis"]["planned"]
+            summary["nemesis"]["applied"].as_u64().map_or_else(
+                || "-".into(),
+                |applied| {
+                    format!(
+                        "{applied} applied of {} planned",
+                        summary["nemesis"]["planned"]
+                    )
+                },
             ),
         ),
         (
@@ -114,9 +119,13 @@ pub fn page(summary: &Value, events: &[Event], timeline: &str) -> String {
         ),
         (
             "first anomaly",
-            summary["first_anomaly_s"]
-                .as_f64()
-                .map_or("none".into(), |t| format!("{t:.1} s into the run")),
+            match summary.get("first_anomaly_s") {
+                // Recorded by a harness that did not time anomalies.
+                None => "-".into(),
+                Some(t) => t
+                    .as_f64()
+                    .map_or("none".into(), |t| format!("{t:.1} s into the run")),
+            },
         ),
         (
             "WAL repairs",
@@ -128,7 +137,7 @@ pub fn page(summary: &Value, events: &[Event], timeline: &str) -> String {
         ),
         (
             "reproduce",
-            summary["reproduce"].as_str().unwrap_or("").to_string(),
+            summary["reproduce"].as_str().unwrap_or("-").to_string(),
         ),
     ] {
         let _ = write!(out, "<tr><td>{name}</td><td>{}</td></tr>", escape(&value));
@@ -383,6 +392,11 @@ mod tests {
             "<html><body>timeline \"x\"</body></html>",
         );
         assert!(html.contains("linearizable"));
+        // A summary without fault counts or anomaly times (an older run's)
+        // shows them as unknown, not as "null" or "none".
+        assert!(html.contains("<td>faults</td><td>-</td>"));
+        assert!(html.contains("<td>first anomaly</td><td>-</td>"));
+        assert!(!html.contains("null applied"));
         // A latency and a rate plot for each of get and set, and the fault
         // timeline.
         assert_eq!(html.matches("<svg").count(), 5);
