@@ -31,6 +31,9 @@ enum Command {
     Run(run::Args),
     /// Re-check a stored run directory.
     Check(check::Args),
+    /// The lazy filesystem that `run --nemesis power` mounts under each node.
+    #[command(subcommand, hide = true)]
+    Lazyfs(raftkv_lazyfs::cli::Command),
 }
 
 /// Exit statuses, the same for every subcommand and for `node` and
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
             restore_sigpipe();
             check::main(args)
         }
+        Command::Lazyfs(cmd) => raftkv_lazyfs::cli::run(cmd),
     }
 }
 

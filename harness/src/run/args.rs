@@ -17,7 +17,9 @@ pub struct Args {
     /// How long clients run under faults (e.g. 30s, 2m, 500ms).
     #[arg(long, default_value = "30s", value_parser = parse_duration, allow_hyphen_values = true)]
     pub duration: Duration,
-    /// Faults to inject: kill,pause,partition,slow (comma-separated), all, or none.
+    /// Faults to inject: kill,pause,partition,slow,power (comma-separated),
+    /// all, or none. `power` needs root and /dev/fuse; `all` leaves it out
+    /// where they are missing.
     #[arg(long, default_value = "all")]
     pub nemesis: String,
     /// Mean time between the starts of two faults; the gaps and the faults'

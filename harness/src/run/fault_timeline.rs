@@ -16,7 +16,7 @@ use super::recorder::{Event, Process};
 pub struct Period {
     /// The fault's number in the schedule (0 for events without one).
     pub fault: u64,
-    /// `kill`, `pause`, `partition` or `slow`.
+    /// `kill`, `power`, `pause`, `partition` or `slow`.
     pub component: &'static str,
     /// The plan's name, e.g. `kill leader`.
     pub plan: String,
@@ -33,6 +33,8 @@ fn component(f: &str) -> Option<(&'static str, bool)> {
     Some(match f {
         "kill" => ("kill", true),
         "restart" => ("kill", false),
+        "power-cut" => ("power", true),
+        "power-on" => ("power", false),
         "pause" => ("pause", true),
         "resume" => ("pause", false),
         "partition" => ("partition", true),
@@ -92,6 +94,7 @@ pub fn periods(events: &[Event], end: f64) -> Vec<Period> {
                         ""
                     }
                 ),
+                "power" => power_detail(&v["cuts"]),
                 _ => String::new(),
             };
             let plan = v["plan"]
@@ -125,6 +128,24 @@ pub fn periods(events: &[Event], end: f64) -> Vec<Period> {
     done
 }
 
+/// What each node's power cut lost and what a torn write kept of it.
+fn power_detail(cuts: &Value) -> String {
+    cuts.as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            format!(
+                "n{} lost {} B (torn {}, kept {} B)",
+                c["node"].as_u64().unwrap_or(0),
+                c["bytes_lost"].as_u64().unwrap_or(0),
+                c["torn"].as_str().unwrap_or("?"),
+                c["bytes_kept"].as_u64().unwrap_or(0)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -135,6 +156,7 @@ fn escape(s: &str) -> String {
 fn colour(component: &str) -> &'static str {
     match component {
         "kill" => "#d62728",
+        "power" => "#6b0f1a",
         "pause" => "#ff9f1c",
         "partition" => "#3a5ccc",
         _ => "#b58ee0",
@@ -380,6 +402,30 @@ mod tests {
         assert_eq!(p[1].links, vec![(1, 2), (2, 1)]);
         assert_eq!(p[1].detail, "[1] <3> [2]");
         assert_eq!(p[4].detail, "delay 20 ms, jitter 5 ms, stalls");
+    }
+
+    #[test]
+    fn a_power_cut_is_a_period_with_what_it_lost() {
+        let events = vec![
+            nemesis(
+                1.0,
+                "power-cut",
+                json!({"fault": 5, "plan": "power-cut all", "nodes": [1, 2],
+                       "cuts": [{"node": 1, "torn": "prefix", "bytes_lost": 300, "bytes_kept": 20},
+                                {"node": 2, "torn": "none", "bytes_lost": 0, "bytes_kept": 0}]}),
+            ),
+            nemesis(2.0, "power-on", json!({"fault": 5, "nodes": [1, 2]})),
+        ];
+        let p = periods(&events, 3.0);
+        assert_eq!(p.len(), 1);
+        assert_eq!((p[0].component, p[0].start, p[0].end), ("power", 1.0, 2.0));
+        assert_eq!(p[0].nodes, vec![1, 2]);
+        assert_eq!(
+            p[0].detail,
+            "n1 lost 300 B (torn prefix, kept 20 B), n2 lost 0 B (torn none, kept 0 B)"
+        );
+        let svg = svg(&p, 2, &[], &[], 3.0);
+        assert_eq!(svg.matches("fill=\"#6b0f1a\" opacity").count(), 2);
     }
 
     #[test]

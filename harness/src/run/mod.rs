@@ -46,7 +46,9 @@ use crate::cluster::{Cluster, ClusterConfig};
 use args::Settings;
 use backend::ClusterBackend;
 use checks::Findings;
+use faults::Family;
 use faults::nemesis::{Nemesis, NemesisReport};
+use faults::power::{self, LazyDataDirs, PowerCut};
 use faults::schedule::{self, ScheduleConfig};
 use proxy::Proxies;
 use recorder::{EventType, NEMESIS, Recorder};
@@ -97,6 +99,8 @@ struct Context {
     settings: Settings,
     seed: u64,
     dir: PathBuf,
+    /// Why a fault family asked for by `all` was left out.
+    left_out: Option<String>,
 }
 
 pub fn main(args: Args) -> ExitCode {
@@ -110,7 +114,16 @@ pub fn main(args: Args) -> ExitCode {
 }
 
 fn run_main(args: Args) -> Result<u8, HarnessError> {
-    let settings = args::validate(&args).map_err(HarnessError)?;
+    let mut settings = args::validate(&args).map_err(HarnessError)?;
+    let left_out = power::settle(
+        &mut settings.families,
+        args.nemesis.trim() != "all",
+        power::check_available(),
+    )
+    .map_err(HarnessError)?;
+    if let Some(note) = &left_out {
+        eprintln!("harness run: {note}");
+    }
     let node_bin = match &args.node_bin {
         Some(p) => p.clone(),
         None => std::env::current_exe()?
@@ -132,20 +145,32 @@ fn run_main(args: Args) -> Result<u8, HarnessError> {
         settings,
         seed,
         dir,
+        left_out,
     };
     let runtime = raftkv::runtime::build(Some(2))?;
     let result = runtime.block_on(async {
         let nodes = Arc::new(Mutex::new(plan_nodes(&ctx.args, node_bin, &ctx.dir)?));
+        let lazy = if ctx.settings.families.contains(&Family::Power) {
+            Some(Arc::new(mount_lazy_dirs(&nodes.lock().unwrap(), &ctx.dir)?))
+        } else {
+            None
+        };
         let interrupted = Arc::new(AtomicBool::new(false));
         let outcome = tokio::select! {
-            r = run(&ctx, nodes.clone()) => r,
+            r = run(&ctx, nodes.clone(), lazy.clone()) => r,
             _ = shutdown_signal() => {
                 interrupted.store(true, Ordering::SeqCst);
                 Err(HarnessError("interrupted; all nodes stopped".into()))
             }
         };
-        // Whatever happened, no node outlives the run.
+        // Whatever happened, no node outlives the run, and no mount
+        // outlives its nodes.
         nodes.lock().unwrap_or_else(|p| p.into_inner()).kill_all();
+        if let Some(lazy) = lazy
+            && let Err(e) = lazy.unmount()
+        {
+            eprintln!("harness run: {e}");
+        }
         outcome
     });
     runtime.shutdown_timeout(Duration::from_secs(2));
@@ -163,6 +188,20 @@ fn plan_nodes(args: &Args, node_bin: PathBuf, dir: &Path) -> Result<Cluster, Har
     }
     Cluster::new(config).map_err(HarnessError)
 }
+
+/// Serves every node's data dir from a lazy filesystem backed by
+/// `<run dir>/backing/n<id>`, for power cuts.
+fn mount_lazy_dirs(nodes: &Cluster, dir: &Path) -> Result<LazyDataDirs, HarnessError> {
+    let data_dirs = nodes
+        .ids()
+        .iter()
+        .map(|&id| (id, nodes.data_dir(id)))
+        .collect();
+    LazyDataDirs::mount(&data_dirs, &dir.join(BACKING_DIR), dir).map_err(HarnessError)
+}
+
+/// Where the run directory keeps the durable state of lazy data dirs.
+const BACKING_DIR: &str = "backing";
 
 async fn shutdown_signal() {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -221,7 +260,11 @@ struct Workload {
     planned: usize,
 }
 
-async fn run(ctx: &Context, nodes: Arc<Mutex<Cluster>>) -> Result<u8, HarnessError> {
+async fn run(
+    ctx: &Context,
+    nodes: Arc<Mutex<Cluster>>,
+    lazy: Option<Arc<LazyDataDirs>>,
+) -> Result<u8, HarnessError> {
     let args = &ctx.args;
     let started = Instant::now();
     let mut timings = Timings::default();
@@ -263,8 +306,9 @@ async fn run(ctx: &Context, nodes: Arc<Mutex<Cluster>>) -> Result<u8, HarnessErr
     );
     let leader_display = tokio::spawn(show_leader(watch.clone(), live.clone()));
 
+    let power = lazy.clone().map(|l| l as Arc<dyn PowerCut>);
     let workload = run_workload(
-        ctx, &config, &nodes, &proxies, &backend, &observer, &watch, &rec, &live,
+        ctx, &config, &nodes, &proxies, &backend, &observer, &watch, &rec, &live, power,
     )
     .await?;
     timings.workload_s = rec.origin().elapsed().as_secs_f64();
@@ -318,6 +362,14 @@ async fn run(ctx: &Context, nodes: Arc<Mutex<Cluster>>) -> Result<u8, HarnessErr
         }
         nodes.kill_all();
     }
+    // Unmounted, the backing directories hold what the nodes made durable.
+    let mut notes = Vec::new();
+    notes.extend(ctx.left_out.clone());
+    if let Some(lazy) = &lazy
+        && let Err(e) = lazy.unmount()
+    {
+        notes.push(e);
+    }
     drop(proxies);
     // The progress display ends with the workload (see run_workload).
 
@@ -338,7 +390,6 @@ async fn run(ctx: &Context, nodes: Arc<Mutex<Cluster>>) -> Result<u8, HarnessErr
         workload_ok_ops: workload_ok,
     };
 
-    let mut notes = Vec::new();
     if let Err(e) = &recovered {
         notes.push(format!("after healing: {}", e.0));
     }
@@ -350,10 +401,13 @@ async fn run(ctx: &Context, nodes: Arc<Mutex<Cluster>>) -> Result<u8, HarnessErr
     }
     let exit_code = findings.exit_code();
     let keep_data = exit_code != 0 || args.keep_data;
-    let data_dirs: Vec<PathBuf> = {
+    let mut data_dirs: Vec<PathBuf> = {
         let nodes = nodes.lock().unwrap();
         nodes.ids().iter().map(|&id| nodes.data_dir(id)).collect()
     };
+    if lazy.is_some() {
+        data_dirs.push(ctx.dir.join(BACKING_DIR));
+    }
     if !keep_data {
         match rundir::remove_data(&data_dirs) {
             Ok(_) => {}
@@ -408,6 +462,7 @@ async fn run_workload(
     watch: &Arc<ClusterWatch>,
     rec: &Arc<Recorder>,
     live: &Arc<LiveState>,
+    power: Option<Arc<dyn PowerCut>>,
 ) -> Result<Workload, HarnessError> {
     let args = &ctx.args;
     let origin = rec.origin();
@@ -436,6 +491,7 @@ async fn run_workload(
         origin,
         deadline,
         Some(target::raftkv_tear_tail),
+        power,
     );
     let nemesis_task = tokio::spawn(nemesis.run(schedule));
     let workers = workload::run_workers(

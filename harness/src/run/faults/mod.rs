@@ -1,13 +1,15 @@
 //! Faults: what the nemesis can do to a cluster, a seeded schedule of it,
 //! and the loop that carries it out.
 //!
-//! Four families, each in its own module: process faults ([`process`]:
+//! Five families, each in its own module: process faults ([`process`]:
 //! SIGKILL and restart, also with a torn write left at the end of the log
 //! where the target can do that, SIGSTOP and SIGCONT, aimed at the leader,
 //! a node just elected, the most lagging follower, one node, a minority, a
 //! majority or every node), network partitions ([`partition`]: halves, the leader alone,
 //! a bridge, one way, a ring of overlapping majorities), and slow links
-//! ([`slow`]: delay, jitter and stalls per link). Two compound faults chain
+//! ([`slow`]: delay, jitter and stalls per link), and power cuts
+//! ([`power`]: SIGKILL and lose what was never fsynced, on lazy
+//! filesystems, then restart). Two compound faults chain
 //! families: the leader paused until another node leads, then resumed while
 //! it still cannot hear the others (it speaks before it learns the new
 //! term), and a follower cut off until it lags, the leader killed, and the
@@ -24,6 +26,7 @@ use std::time::Duration;
 
 pub mod nemesis;
 pub mod partition;
+pub mod power;
 pub mod process;
 pub mod schedule;
 pub mod slow;
@@ -39,10 +42,18 @@ pub enum Family {
     Pause,
     Partition,
     Slow,
+    /// Needs root and `/dev/fuse` ([`power::check_available`]).
+    Power,
 }
 
 impl Family {
-    pub const ALL: [Family; 4] = [Family::Kill, Family::Pause, Family::Partition, Family::Slow];
+    pub const ALL: [Family; 5] = [
+        Family::Kill,
+        Family::Pause,
+        Family::Partition,
+        Family::Slow,
+        Family::Power,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -50,6 +61,7 @@ impl Family {
             Family::Pause => "pause",
             Family::Partition => "partition",
             Family::Slow => "slow",
+            Family::Power => "power",
         }
     }
 
@@ -59,7 +71,8 @@ impl Family {
     }
 }
 
-/// Parses `kill,pause,partition,slow` (comma-separated), `all` or `none`.
+/// Parses `kill,pause,partition,slow,power` (comma-separated), `all` or
+/// `none`.
 pub fn parse_families(spec: &str) -> Result<Vec<Family>, String> {
     let spec = spec.trim();
     if spec == "all" {
@@ -75,7 +88,7 @@ pub fn parse_families(spec: &str) -> Result<Vec<Family>, String> {
             .find(|f| f.name() == part.trim())
             .ok_or_else(|| {
                 format!(
-                    "--nemesis: unknown fault {:?}; expected kill, pause, partition, slow (comma-separated), all or none",
+                    "--nemesis: unknown fault {:?}; expected kill, pause, partition, slow, power (comma-separated), all or none",
                     part.trim()
                 )
             })?;
@@ -92,6 +105,9 @@ pub enum Plan {
     /// Kill them as a crash in the middle of a write would: the start of a
     /// record that never finished is left at the end of each one's log.
     KillTorn(Aim),
+    /// SIGKILL them, lose what they never fsynced (a torn write drawn per
+    /// cut), restart them when the fault ends.
+    PowerCut(Aim),
     /// SIGSTOP them; SIGCONT them when the fault ends.
     Pause(Aim),
     /// Cut the network into a shape.
@@ -113,6 +129,7 @@ impl Plan {
         match self {
             Plan::Kill(aim) => format!("kill {}", aim.name()),
             Plan::KillTorn(aim) => format!("kill {} mid-write", aim.name()),
+            Plan::PowerCut(aim) => format!("power-cut {}", aim.name()),
             Plan::Pause(aim) => format!("pause {}", aim.name()),
             Plan::Partition(shape) => format!("partition {}", shape.name()),
             Plan::Slow(spec) => format!("slow {}", spec.links.name()),

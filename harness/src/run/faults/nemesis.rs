@@ -23,6 +23,7 @@ use super::super::recorder::{EventType, NEMESIS, Recorder};
 use super::super::target::Observe;
 use super::super::watch::{ClusterWatch, Leadership};
 use super::partition::{self, Cut};
+use super::power::{self, PowerCut};
 use super::process::{self, Aim};
 use super::slow::{self, SlowSpec};
 use super::{Plan, Planned};
@@ -69,6 +70,7 @@ pub struct Nemesis<O: Observe> {
     start: Instant,
     deadline: Instant,
     tear: Option<TearFn>,
+    power: Option<Arc<dyn PowerCut>>,
     held: Mutex<Held>,
     report: Mutex<NemesisReport>,
 }
@@ -81,6 +83,7 @@ struct Skipped;
 enum Action {
     Kill,
     KillTorn,
+    PowerCut,
     Pause,
 }
 
@@ -100,6 +103,7 @@ impl<O: Observe> Nemesis<O> {
         start: Instant,
         deadline: Instant,
         tear: Option<TearFn>,
+        power: Option<Arc<dyn PowerCut>>,
     ) -> Arc<Nemesis<O>> {
         let ids = cluster.lock().unwrap().ids();
         Arc::new(Nemesis {
@@ -113,6 +117,7 @@ impl<O: Observe> Nemesis<O> {
             start,
             deadline,
             tear,
+            power,
             held: Mutex::new(Held::default()),
             report: Mutex::new(NemesisReport::default()),
         })
@@ -202,10 +207,11 @@ impl<O: Observe> Nemesis<O> {
         let mut rng = ChaCha8Rng::seed_from_u64(planned.choice_seed);
         let end = Instant::now() + planned.length;
         match planned.plan {
-            Plan::Kill(aim) | Plan::KillTorn(aim) | Plan::Pause(aim) => {
+            Plan::Kill(aim) | Plan::KillTorn(aim) | Plan::Pause(aim) | Plan::PowerCut(aim) => {
                 let action = match planned.plan {
                     Plan::Kill(_) => Action::Kill,
                     Plan::KillTorn(_) => Action::KillTorn,
+                    Plan::PowerCut(_) => Action::PowerCut,
                     _ => Action::Pause,
                 };
                 // An election usually comes within a second under this
@@ -312,7 +318,7 @@ impl<O: Observe> Nemesis<O> {
             let mut cluster = self.cluster.lock().unwrap();
             for &id in &taken {
                 let result = match action {
-                    Action::Kill | Action::KillTorn => cluster.kill(id),
+                    Action::Kill | Action::KillTorn | Action::PowerCut => cluster.kill(id),
                     Action::Pause if cluster.state(id) == NodeState::Running => cluster.pause(id),
                     Action::Pause => Ok(()),
                 };
@@ -333,21 +339,54 @@ impl<O: Observe> Nemesis<O> {
         if action == Action::KillTorn {
             value["torn"] = torn.into();
         }
-        self.record(
-            planned,
-            if action == Action::Pause {
-                "pause"
-            } else {
-                "kill"
-            },
-            value,
-        );
+        if action == Action::PowerCut {
+            // Every node of the cut is dead before any loses its data: a
+            // whole-cluster cut is one instant.
+            value["cuts"] = self.cut_power(&taken, rng).into();
+        }
+        let f = match action {
+            Action::Pause => "pause",
+            Action::PowerCut => "power-cut",
+            Action::Kill | Action::KillTorn => "kill",
+        };
+        self.record(planned, f, value);
         Ok(taken)
+    }
+
+    /// Drops what `nodes` (killed and reaped) never made durable; what each
+    /// lost, for the history.
+    fn cut_power(&self, nodes: &[NodeId], rng: &mut ChaCha8Rng) -> Vec<Value> {
+        let Some(supply) = &self.power else {
+            eprintln!("harness run: a power cut without lazy data directories; only killed");
+            return Vec::new();
+        };
+        let mut cuts = Vec::new();
+        for &id in nodes {
+            let torn = power::draw_torn(rng);
+            let seed = rng.random();
+            match supply.cut(id, torn, seed) {
+                Ok(r) => cuts.push(json!({
+                    "node": id,
+                    "torn": torn.to_string(),
+                    "bytes_lost": r.bytes_lost,
+                    "bytes_kept": r.bytes_kept,
+                    "files_reverted": r.files_reverted,
+                    "entries_undone": r.entries_undone,
+                })),
+                Err(e) => eprintln!("harness run: power cut of node {id}: {e}"),
+            }
+        }
+        cuts
     }
 
     /// Restarts or resumes `nodes` and lets them go.
     fn release(&self, planned: &Planned, nodes: &[NodeId], action: Action) {
         let kill = action != Action::Pause;
+        let f = match action {
+            Action::Pause => "resume",
+            Action::PowerCut => "power-on",
+            Action::Kill | Action::KillTorn => "restart",
+        };
         {
             let mut cluster = self.cluster.lock().unwrap();
             for &id in nodes {
@@ -367,11 +406,7 @@ impl<O: Observe> Nemesis<O> {
                 held.nodes.remove(id);
             }
         }
-        self.record(
-            planned,
-            if kill { "restart" } else { "resume" },
-            json!({ "nodes": nodes }),
-        );
+        self.record(planned, f, json!({ "nodes": nodes }));
     }
 
     /// Sets the link modes of fault `id` (replacing its earlier ones) and

@@ -76,6 +76,11 @@ pub fn deck(config: &ScheduleConfig) -> Vec<Plan> {
         if has(Family::Pause) {
             deck.push(Plan::Pause(aim));
         }
+        // A power cut tests what a node made durable: its leader's, any
+        // one node's, a minority's, or the whole cluster's at once.
+        if has(Family::Power) && matches!(aim, Aim::Leader | Aim::One | Aim::Minority | Aim::All) {
+            deck.push(Plan::PowerCut(aim));
+        }
     }
     if has(Family::Partition) {
         deck.extend(Shape::for_cluster(n).into_iter().map(Plan::Partition));
@@ -115,7 +120,7 @@ fn allowed(plan: &Plan, targets: Targets, n: usize) -> bool {
     match targets {
         Targets::Any => true,
         Targets::Leader => match plan {
-            Plan::Kill(aim) | Plan::KillTorn(aim) | Plan::Pause(aim) => {
+            Plan::Kill(aim) | Plan::KillTorn(aim) | Plan::Pause(aim) | Plan::PowerCut(aim) => {
                 matches!(aim, Aim::Leader | Aim::NewLeader)
             }
             Plan::Partition(shape) => matches!(shape, Shape::LeaderAlone | Shape::OneWay),
@@ -123,7 +128,9 @@ fn allowed(plan: &Plan, targets: Targets, n: usize) -> bool {
             Plan::PauseLeaderResumeDeaf | Plan::LagThenKillLeader => true,
         },
         Targets::Minority => match plan {
-            Plan::Kill(aim) | Plan::KillTorn(aim) | Plan::Pause(aim) => !aim.loses_quorum(n),
+            Plan::Kill(aim) | Plan::KillTorn(aim) | Plan::Pause(aim) | Plan::PowerCut(aim) => {
+                !aim.loses_quorum(n)
+            }
             Plan::Partition(_) | Plan::Slow(_) | Plan::PauseLeaderResumeDeaf => true,
             Plan::LagThenKillLeader => n >= 5,
         },
@@ -133,10 +140,14 @@ fn allowed(plan: &Plan, targets: Targets, n: usize) -> bool {
 /// How long a fault of this plan lasts, in mean gaps.
 fn length_in_gaps(plan: &Plan, n: usize, rng: &mut ChaCha8Rng) -> f64 {
     match plan {
-        Plan::Kill(aim) | Plan::KillTorn(aim) | Plan::Pause(aim) if aim.loses_quorum(n) => {
+        Plan::Kill(aim) | Plan::KillTorn(aim) | Plan::Pause(aim) | Plan::PowerCut(aim)
+            if aim.loses_quorum(n) =>
+        {
             log_uniform(rng, 0.3, 1.5)
         }
-        Plan::Kill(_) | Plan::KillTorn(_) | Plan::Pause(_) => log_uniform(rng, 0.5, 3.0),
+        Plan::Kill(_) | Plan::KillTorn(_) | Plan::Pause(_) | Plan::PowerCut(_) => {
+            log_uniform(rng, 0.5, 3.0)
+        }
         Plan::Partition(_) => log_uniform(rng, 0.7, 4.0),
         Plan::Slow(_) => log_uniform(rng, 1.5, 5.0),
         Plan::PauseLeaderResumeDeaf => log_uniform(rng, 2.0, 5.0),
