@@ -235,9 +235,9 @@ mod tests {
     }
 
     #[test]
-    fn all_on_one_node_keeps_the_process_faults() {
+    fn all_on_one_node_keeps_the_process_faults_and_power_cuts() {
         let s = validate(&args(&["--nodes", "1"])).unwrap();
-        assert_eq!(s.families, vec![Family::Kill, Family::Pause]);
+        assert_eq!(s.families, vec![Family::Kill, Family::Pause, Family::Power]);
         // Minority on 3 nodes is fine; on 2 without faults there is nothing to refuse.
         validate(&args(&["--nodes", "3", "--nemesis-target", "minority"])).unwrap();
         validate(&args(&[

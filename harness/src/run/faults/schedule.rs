@@ -333,7 +333,7 @@ mod tests {
         c.targets = Targets::Leader;
         for plan in deck(&c) {
             let ok = match plan {
-                Plan::Kill(a) | Plan::KillTorn(a) | Plan::Pause(a) => {
+                Plan::Kill(a) | Plan::KillTorn(a) | Plan::Pause(a) | Plan::PowerCut(a) => {
                     matches!(a, Aim::Leader | Aim::NewLeader)
                 }
                 Plan::Partition(s) => matches!(s, Shape::LeaderAlone | Shape::OneWay),
@@ -345,16 +345,17 @@ mod tests {
 
         c.targets = Targets::Minority;
         for plan in deck(&c) {
-            if let Plan::Kill(a) | Plan::KillTorn(a) | Plan::Pause(a) = plan {
+            if let Plan::Kill(a) | Plan::KillTorn(a) | Plan::Pause(a) | Plan::PowerCut(a) = plan {
                 assert!(!a.loses_quorum(5), "{plan}");
             }
         }
         // One node: no network faults, no followers.
         let one = deck(&config(Family::ALL.to_vec(), 1));
-        assert!(
-            one.iter()
-                .all(|p| matches!(p, Plan::Kill(_) | Plan::KillTorn(_) | Plan::Pause(_)))
-        );
+        assert!(one.iter().all(|p| matches!(
+            p,
+            Plan::Kill(_) | Plan::KillTorn(_) | Plan::Pause(_) | Plan::PowerCut(_)
+        )));
+        assert!(one.contains(&Plan::PowerCut(Aim::All)));
         assert!(draw(1, &config(Vec::new(), 3)).is_empty());
     }
 }
