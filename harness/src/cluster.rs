@@ -137,10 +137,36 @@ pub fn find_node_bin(explicit: Option<&Path>) -> Result<PathBuf, String> {
     ))
 }
 
-/// Picks `n` distinct free loopback ports by binding port 0. The listeners
-/// are returned so the ports stay reserved until the caller drops them.
+/// Lowest port of the range [`free_ports`] draws from.
+const LISTEN_PORTS_FROM: u16 = 10_000;
+/// End (exclusive) of that range: below Linux's default ephemeral range
+/// (32768-60999).
+const LISTEN_PORTS_TO: u16 = 32_768;
+
+/// Picks `n` distinct free loopback ports, below the ephemeral range: a
+/// port the kernel hands out for outgoing connections (the proxies', the
+/// clients') could be taken as a connection's source while a killed node
+/// is down, and the node could not listen on it again. The listeners are
+/// returned so the ports stay reserved until the caller drops them.
 pub fn free_ports(n: usize) -> std::io::Result<Vec<TcpListener>> {
-    (0..n).map(|_| TcpListener::bind("127.0.0.1:0")).collect()
+    use rand::Rng;
+    let mut rng = rand::rng();
+    let mut listeners = Vec::with_capacity(n);
+    let mut tries = 0;
+    while listeners.len() < n {
+        tries += 1;
+        if tries > 10_000 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                format!("no free port between {LISTEN_PORTS_FROM} and {LISTEN_PORTS_TO}"),
+            ));
+        }
+        let port = rng.random_range(LISTEN_PORTS_FROM..LISTEN_PORTS_TO);
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
+            listeners.push(l);
+        }
+    }
+    Ok(listeners)
 }
 
 impl Cluster {
@@ -695,6 +721,22 @@ fn spawn_node(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn free_ports_are_distinct_and_below_the_ephemeral_range() {
+        let listeners = free_ports(20).unwrap();
+        let ports: std::collections::BTreeSet<u16> = listeners
+            .iter()
+            .map(|l| l.local_addr().unwrap().port())
+            .collect();
+        assert_eq!(ports.len(), 20);
+        assert!(
+            ports
+                .iter()
+                .all(|p| (LISTEN_PORTS_FROM..LISTEN_PORTS_TO).contains(p)),
+            "{ports:?}"
+        );
+    }
+
     use super::*;
 
     fn status(node_id: u64, role: Role, term: u64, leader_id: u64) -> StatusResponse {
