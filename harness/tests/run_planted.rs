@@ -1,8 +1,9 @@
 //! The gate catches planted mistakes with its defaults: the headline command
 //! `harness run --nodes 5 --duration 60s --nemesis all`, with nothing tuned
 //! per mistake, exits 1 on each mistake of [`GATE`]. (README's table shows
-//! each planted mistake caught on 5 of 5 seeds; CI keeps this subset, one
-//! run per mistake, to stay within its time budget.)
+//! how often the headline command caught each planted mistake; CI keeps
+//! this subset, caught on every seed tried there, one run per mistake, to
+//! stay within its time budget.)
 //!
 //! Which check catches a mistake differs (the history, the nodes' logs, the
 //! comparison of the nodes after healing); the test only asks that the run
@@ -17,8 +18,8 @@ const HEADLINE: &[&str] = &["--nodes", "5", "--duration", "60s", "--nemesis", "a
 
 /// Seeds tried per mistake, the same for every mistake: the first run that
 /// exits 1 passes. A second seed absorbs a CI machine so loaded that one
-/// run's faults land differently from the proof's; a mistake caught on 5 of
-/// 5 seeds there should not need it.
+/// run's faults land differently from the proof's; a mistake caught on every
+/// seed there should not need it.
 const SEEDS: [u64; 2] = [1, 2];
 
 /// The mistakes the CI gate runs.
