@@ -184,10 +184,8 @@ fn a_snapshot_record_restarts_the_log_after_the_snapshot() {
     assert_eq!(o.restored.hard_state, hs(3, None, 50));
 }
 
-#[test]
-fn a_snapshot_whose_record_never_reached_the_log_still_replaces_a_conflicting_log() {
-    // The node installed the leader's snapshot file but crashed before the
-    // log recorded it: its log holds another entry at the snapshot's index.
+/// A data dir whose log holds entries 1..=3 of term 1, and no snapshot.
+fn three_entries_of_term_1() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let mut o = open(dir.path());
     o.wal
@@ -197,23 +195,21 @@ fn a_snapshot_whose_record_never_reached_the_log_still_replaces_a_conflicting_lo
             &[entry(1, 1), entry(2, 1), entry(3, 1)],
         )
         .unwrap();
-    drop(o);
+    dir
+}
+
+#[test]
+fn a_snapshot_whose_record_never_reached_the_log_still_replaces_a_conflicting_log() {
+    // The node installed the leader's snapshot file but crashed before the
+    // log recorded it: its log holds another entry at the snapshot's index.
+    let dir = three_entries_of_term_1();
     snapshot::write(dir.path(), &meta(3, 2), b"3").unwrap();
     let o = open(dir.path());
     assert!(o.restored.entries.is_empty(), "{:?}", o.restored.entries);
     assert_eq!(o.restored.snapshot, Some(meta(3, 2)));
 
     // One that agrees with the log keeps the entries, also those it covers.
-    let dir = tempfile::tempdir().unwrap();
-    let mut o = open(dir.path());
-    o.wal
-        .write_sync(
-            Some(&hs(2, None, 1)),
-            None,
-            &[entry(1, 1), entry(2, 1), entry(3, 1)],
-        )
-        .unwrap();
-    drop(o);
+    let dir = three_entries_of_term_1();
     snapshot::write(dir.path(), &meta(2, 1), b"2").unwrap();
     let o = open(dir.path());
     assert_eq!(o.restored.entries.len(), 3);
