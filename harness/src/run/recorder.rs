@@ -121,18 +121,7 @@ impl Recorder {
         value: Value,
         error: Option<String>,
     ) -> u64 {
-        self.append(Event {
-            index: 0,
-            time: 0,
-            process,
-            kind,
-            f: f.to_string(),
-            key: key.map(str::to_string),
-            value,
-            error,
-            node: None,
-            log_index: None,
-        })
+        self.append(unstamped(process, kind, f, key, value, error))
     }
 
     /// Like [`Recorder::record`] for a completion that names the node that
@@ -149,16 +138,9 @@ impl Recorder {
         log_index: Option<u64>,
     ) -> u64 {
         self.append(Event {
-            index: 0,
-            time: 0,
-            process,
-            kind,
-            f: f.to_string(),
-            key: key.map(str::to_string),
-            value,
-            error: None,
             node,
             log_index,
+            ..unstamped(process, kind, f, key, value, None)
         })
     }
 
@@ -211,6 +193,29 @@ pub fn read_history(path: &Path) -> Result<Vec<Event>, String> {
         events.push(event);
     }
     Ok(events)
+}
+
+/// An event not yet given its index and time (see `Recorder::append`).
+fn unstamped(
+    process: Process,
+    kind: EventType,
+    f: &str,
+    key: Option<&str>,
+    value: Value,
+    error: Option<String>,
+) -> Event {
+    Event {
+        index: 0,
+        time: 0,
+        process,
+        kind,
+        f: f.to_string(),
+        key: key.map(str::to_string),
+        value,
+        error,
+        node: None,
+        log_index: None,
+    }
 }
 
 #[cfg(test)]
