@@ -95,9 +95,15 @@ pub enum Routing {
     /// (its home at first, and always its home with `return_home`), follows
     /// a not-leader answer to the hinted leader, and after a failed attempt
     /// tries the same node again without asking the others. Only a node that
-    /// refuses connections makes a client without `return_home` move on to
-    /// the next address.
-    Bound { home: usize, return_home: bool },
+    /// refuses connections or knows no leader makes a client without
+    /// `return_home` move on to the next address. A `pinned` client talks to
+    /// its home only: a not-leader answer ends the operation (nothing was
+    /// applied) instead of being followed.
+    Bound {
+        home: usize,
+        return_home: bool,
+        pinned: bool,
+    },
 }
 
 impl Default for ClientOptions {
@@ -632,10 +638,12 @@ impl Client {
         if let Routing::Bound {
             home,
             return_home: true,
+            ..
         } = self.options.routing
         {
             self.current.store(home, Ordering::Relaxed);
         }
+        let pinned = matches!(self.options.routing, Routing::Bound { pinned: true, .. });
         loop {
             let now = Instant::now();
             if now >= deadline {
@@ -681,6 +689,14 @@ impl Client {
                 }
                 Attempt::Redirect { id, addr: hint } => {
                     last_error = format!("{addr}: not leader");
+                    if pinned {
+                        return Err(match maybe_applied {
+                            Some(m) => RunError::MaybeApplied(ClientError::Indeterminate(format!(
+                                "{m}; last error: {last_error}"
+                            ))),
+                            None => RunError::Definite(ClientError::Unavailable(last_error)),
+                        });
+                    }
                     redirects_in_a_row += 1;
                     if id.is_some_and(|id| !self.knows(id)) {
                         self.refresh().await;
@@ -709,7 +725,9 @@ impl Client {
                     last_error = format!("{addr}: {m}");
                     redirects_in_a_row = 0;
                     self.pause(&mut backoff, deadline).await;
-                    self.after_failure(target, false).await;
+                    // A node that knows no leader may be cut off from the
+                    // others for long: like an unreachable one.
+                    self.after_failure(target, true).await;
                 }
                 Attempt::Unreachable(m) => {
                     last_error = format!("{addr}: {m}");
@@ -735,7 +753,8 @@ impl Client {
     /// After a failed attempt at node `target`: with [`Routing::Leader`],
     /// ask every node who leads and, if that points nowhere new, try the
     /// next node; a bound client stays, unless the node is `unreachable`
-    /// and the client does not return home.
+    /// (refuses connections or knows no leader) and the client does not
+    /// return home.
     async fn after_failure(&self, target: usize, unreachable: bool) {
         match self.options.routing {
             Routing::Leader => {
@@ -1358,7 +1377,11 @@ mod tests {
 
     fn bound(home: usize, return_home: bool) -> ClientOptions {
         ClientOptions {
-            routing: Routing::Bound { home, return_home },
+            routing: Routing::Bound {
+                home,
+                return_home,
+                pinned: false,
+            },
             ..fast()
         }
     }
@@ -1388,15 +1411,45 @@ mod tests {
         client.set("k", b"v".to_vec()).await.unwrap();
         client.set("k", b"w".to_vec()).await.unwrap();
         assert_eq!(*world.visits.lock().unwrap(), vec![1, 2, 2]);
-        // Without a leader it stays at its node until the deadline: nothing
-        // applied, and no other node asked.
+        // A node that knows no leader is left for the next, as one that
+        // refuses connections is: nothing applied, the other nodes asked.
+        world.leader.store(0, Ordering::SeqCst);
+        world.visits.lock().unwrap().clear();
+        let err = client.get("k").await.unwrap_err();
+        assert!(matches!(err, ClientError::Unavailable(_)), "{err}");
+        let visits = world.visits.lock().unwrap().clone();
+        assert_eq!(visits.first(), Some(&2), "{visits:?}");
+        assert!(visits.contains(&3) && visits.contains(&1), "{visits:?}");
+    }
+
+    #[tokio::test]
+    async fn a_pinned_client_never_leaves_its_node() {
+        let (world, addrs) = fake_cluster(3, 3).await;
+        let base = Client::connect(&addrs, fast()).await.unwrap();
+        let mut client = base.fork_with(ClientOptions {
+            routing: Routing::Bound {
+                home: 0,
+                return_home: true,
+                pinned: true,
+            },
+            ..fast()
+        });
+        // A not-leader answer ends the operation: nothing applied.
+        let err = client.set("k", b"v".to_vec()).await.unwrap_err();
+        assert!(matches!(err, ClientError::Unavailable(_)), "{err}");
+        assert_eq!(*world.visits.lock().unwrap(), vec![1]);
+        // Its node leads: it is answered there.
+        world.leader.store(1, Ordering::SeqCst);
+        client.set("k", b"v".to_vec()).await.unwrap();
+        assert_eq!(client.answered_by(), Some(0));
+        // No leader anywhere: it waits at its node until the deadline.
         world.leader.store(0, Ordering::SeqCst);
         world.visits.lock().unwrap().clear();
         let err = client.get("k").await.unwrap_err();
         assert!(matches!(err, ClientError::Unavailable(_)), "{err}");
         let visits = world.visits.lock().unwrap().clone();
         assert!(
-            visits.len() >= 2 && visits.iter().all(|&v| v == 2),
+            visits.len() >= 2 && visits.iter().all(|&v| v == 1),
             "{visits:?}"
         );
     }

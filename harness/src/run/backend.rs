@@ -11,7 +11,18 @@
 //! the seed): an impatient one retries a write (same session and sequence
 //! number) while the first attempt may still be on its way to a commit; a
 //! patient one is still waiting for its answer when its node loses and
-//! regains touch with the others.
+//! regains touch with the others. A third of the processes make one attempt
+//! per operation, as a Jepsen client does (redirects followed, no retry):
+//! whatever their node answers is the outcome, however late it comes, and
+//! a process whose node hangs moves on to its next operation when its
+//! patience, 300 ms to 2.5 s, runs out.
+//!
+//! The first worker per node is pinned to it: every operation goes to that
+//! node only, in one attempt, and a not-leader answer ends it (then the
+//! worker rests 100 ms, so that a follower is asked ten times a second, not
+//! in a loop). Every node, whatever the others think of it, always has an
+//! operation arriving: a deposed leader that wakes from a pause is asked
+//! at once by a client that knows nothing newer.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -34,18 +45,43 @@ pub struct ClientProfile {
     pub return_home: bool,
     /// Bound on one attempt.
     pub attempt_timeout: Duration,
+    /// One attempt per operation: the attempt's outcome is the operation's.
+    pub single_attempt: bool,
+    /// Talks to its home node only (see the module's comment).
+    pub pinned: bool,
 }
 
+/// How long a pinned worker rests after its node said it does not lead.
+const PINNED_REST: Duration = Duration::from_millis(100);
+
 impl ClientProfile {
-    /// The profile of `process` in a cluster of `nodes`, from the run's seed.
-    pub fn draw(seed: u64, process: u64, nodes: usize) -> ClientProfile {
+    /// The profile of `process` (of `concurrency` workers) in a cluster of
+    /// `nodes`, from the run's seed.
+    pub fn draw(seed: u64, process: u64, concurrency: usize, nodes: usize) -> ClientProfile {
         let mut rng = ChaCha8Rng::seed_from_u64(
             seed ^ 0x00C1_1E27 ^ process.wrapping_mul(0x2545_F491_4F6C_DD1D),
         );
+        let worker = process % concurrency.max(1) as u64;
+        if worker < nodes as u64 {
+            return ClientProfile {
+                home: worker as usize,
+                return_home: true,
+                attempt_timeout: Duration::from_secs_f64(log_uniform(&mut rng, 0.3, 2.5)),
+                single_attempt: true,
+                pinned: true,
+            };
+        }
+        let return_home = rng.random_bool(0.5);
+        let single_attempt = rng.random_bool(1.0 / 3.0);
+        // A single attempt shorter than a commit under load would make
+        // nearly every write indeterminate.
+        let shortest = if single_attempt { 0.3 } else { 0.03 };
         ClientProfile {
             home: (process % nodes.max(1) as u64) as usize,
-            return_home: rng.random_bool(0.5),
-            attempt_timeout: Duration::from_secs_f64(log_uniform(&mut rng, 0.03, 2.5)),
+            return_home,
+            attempt_timeout: Duration::from_secs_f64(log_uniform(&mut rng, shortest, 2.5)),
+            single_attempt,
+            pinned: false,
         }
     }
 }
@@ -57,6 +93,7 @@ pub struct ClusterBackend {
     ids: Vec<NodeId>,
     seed: u64,
     op_timeout: Duration,
+    concurrency: usize,
 }
 
 impl ClusterBackend {
@@ -64,6 +101,7 @@ impl ClusterBackend {
         addrs: &BTreeMap<NodeId, SocketAddr>,
         op_timeout: Duration,
         seed: u64,
+        concurrency: usize,
     ) -> Result<ClusterBackend, String> {
         let list: Vec<String> = addrs.values().map(|a| a.to_string()).collect();
         let base = Client::connect(&list, ClusterBackend::options(op_timeout))
@@ -74,6 +112,7 @@ impl ClusterBackend {
             ids: addrs.keys().copied().collect(),
             seed,
             op_timeout,
+            concurrency,
         })
     }
 
@@ -102,23 +141,35 @@ impl ClusterBackend {
 pub struct ClusterSession {
     client: Client,
     ids: Vec<NodeId>,
+    pinned: bool,
+    /// How long to wait before the next operation.
+    rest: Duration,
 }
 
 impl Backend for ClusterBackend {
     type Session = ClusterSession;
     async fn session(&self, process: u64) -> Result<ClusterSession, String> {
-        let profile = ClientProfile::draw(self.seed, process, self.ids.len());
+        let profile = ClientProfile::draw(self.seed, process, self.concurrency, self.ids.len());
+        let attempt = profile.attempt_timeout.min(self.op_timeout);
         let options = ClientOptions {
-            request_timeout: profile.attempt_timeout.min(self.op_timeout),
+            request_timeout: attempt,
+            overall_timeout: if profile.single_attempt {
+                attempt
+            } else {
+                self.op_timeout
+            },
             routing: Routing::Bound {
                 home: profile.home,
                 return_home: profile.return_home,
+                pinned: profile.pinned,
             },
             ..ClusterBackend::options(self.op_timeout)
         };
         Ok(ClusterSession {
             client: self.base.fork_with(options),
             ids: self.ids.clone(),
+            pinned: profile.pinned,
+            rest: Duration::ZERO,
         })
     }
 }
@@ -127,15 +178,18 @@ fn text(bytes: Vec<u8>) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-fn failed(e: ClientError) -> Completion {
-    if e.is_definite() {
-        Completion::Fail(e.to_string())
-    } else {
-        Completion::Info(e.to_string())
-    }
-}
-
 impl ClusterSession {
+    fn failed(&mut self, e: ClientError) -> Completion {
+        if self.pinned && matches!(e, ClientError::Unavailable(_)) {
+            self.rest = PINNED_REST;
+        }
+        if e.is_definite() {
+            Completion::Fail(e.to_string())
+        } else {
+            Completion::Info(e.to_string())
+        }
+    }
+
     fn done(&self, read: Option<String>, index: u64) -> Completion {
         Completion::Ok(Done {
             read,
@@ -149,15 +203,19 @@ impl ClusterSession {
 }
 
 impl Session for ClusterSession {
+    fn rest(&mut self) -> Duration {
+        std::mem::take(&mut self.rest)
+    }
+
     async fn execute(&mut self, op: &Op) -> Completion {
         match op {
             Op::Set { key, value } => match self.client.set(key.clone(), value.clone()).await {
                 Ok(out) => self.done(None, out.index),
-                Err(e) => failed(e),
+                Err(e) => self.failed(e),
             },
             Op::Get { key } => match self.client.get(key.clone()).await {
                 Ok(out) => self.done(out.value.map(text), out.index),
-                Err(e) => failed(e),
+                Err(e) => self.failed(e),
             },
             Op::Cas { key, expected, new } => {
                 let expected = expected.as_ref().map(|v| v.clone().into_bytes());
@@ -167,12 +225,12 @@ impl Session for ClusterSession {
                         "cas not applied: value was {:?}",
                         out.previous.map(text)
                     )),
-                    Err(e) => failed(e),
+                    Err(e) => self.failed(e),
                 }
             }
             Op::Noop => match self.client.noop().await {
                 Ok(out) => self.done(None, out.index),
-                Err(e) => failed(e),
+                Err(e) => self.failed(e),
             },
         }
     }
@@ -184,13 +242,18 @@ mod tests {
 
     #[test]
     fn profiles_spread_over_nodes_and_patience() {
-        let profiles: Vec<ClientProfile> = (0..40).map(|p| ClientProfile::draw(9, p, 5)).collect();
-        assert_eq!(
-            profiles,
-            (0..40)
-                .map(|p| ClientProfile::draw(9, p, 5))
-                .collect::<Vec<_>>()
-        );
+        let draw = |p| ClientProfile::draw(9, p, 45, 5);
+        let profiles: Vec<ClientProfile> = (0..45).map(draw).collect();
+        assert_eq!(profiles, (0..45).map(draw).collect::<Vec<_>>());
+        // The first worker per node is pinned to it, and so are the
+        // processes that continue those workers.
+        for p in [0, 1, 2, 3, 4, 45, 91] {
+            let profile = draw(p);
+            assert!(profile.pinned && profile.single_attempt && profile.return_home);
+            assert_eq!(profile.home as u64, p % 45);
+        }
+        assert!(!draw(5).pinned && !draw(50).pinned);
+        let profiles: Vec<ClientProfile> = (5..45).map(draw).collect();
         for (p, profile) in profiles.iter().enumerate() {
             assert_eq!(profile.home, p % 5);
             let t = profile.attempt_timeout;
@@ -209,5 +272,17 @@ mod tests {
             .filter(|p| p.attempt_timeout < Duration::from_millis(100))
             .count();
         assert!(impatient >= 5, "{impatient} of 40 give up within 100 ms");
+        let single: Vec<&ClientProfile> = profiles.iter().filter(|p| p.single_attempt).collect();
+        assert!(
+            (6..=22).contains(&single.len()),
+            "{} of 40 make one attempt",
+            single.len()
+        );
+        assert!(
+            single
+                .iter()
+                .all(|p| p.attempt_timeout >= Duration::from_millis(300)),
+            "a single attempt waits at least 300 ms"
+        );
     }
 }

@@ -271,7 +271,7 @@ async fn run(
     let proxies = start_cluster(&nodes).await?;
     let addrs = nodes.lock().unwrap().listen_addrs();
     let backend = Arc::new(
-        ClusterBackend::connect(&addrs, args.op_timeout, ctx.seed)
+        ClusterBackend::connect(&addrs, args.op_timeout, ctx.seed, ctx.settings.concurrency)
             .await
             .map_err(HarnessError)?,
     );
@@ -382,10 +382,12 @@ async fn run(
     timings.check_s = check_start.elapsed().as_secs_f64();
     timings.total_s = started.elapsed().as_secs_f64();
     let events = rec.events();
+    let log_order = checks::log_order::check(&events);
     let findings = Findings {
         history,
         convergence,
         node_logs,
+        log_order,
         crashes,
         workload_ok_ops: workload_ok,
     };
@@ -440,6 +442,7 @@ async fn run(
     summary["cas"] = summary::cas_json(&live.counters);
     summary["node_checks"] = findings.node_logs.to_json();
     summary["convergence"] = findings.convergence.to_json();
+    summary["log_order"] = findings.log_order.to_json();
     summary["crashes"] = findings.crashes_json(&ctx.dir);
     summary["verdict_text"] = findings.verdict().into();
     summary["first_anomaly_s"] = first_anomaly.into();
@@ -536,6 +539,7 @@ fn print_outcome(
     println!("{}", summary::human(summary, &findings.history));
     println!("{}", findings.convergence.summary());
     println!("{}", findings.node_logs.summary());
+    println!("{}", findings.log_order.summary());
     for crash in findings.crash_reports(&ctx.dir) {
         println!("{crash}");
     }

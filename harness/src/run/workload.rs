@@ -114,6 +114,12 @@ pub enum Completion {
 /// A client session against the cluster.
 pub trait Session: Send + 'static {
     fn execute(&mut self, op: &Op) -> impl Future<Output = Completion> + Send;
+
+    /// How long the worker waits before its next operation (asked after
+    /// each one; a client that was told to go away may want to wait).
+    fn rest(&mut self) -> Duration {
+        Duration::ZERO
+    }
 }
 
 /// Opens client sessions; each session has its own client id.
@@ -404,6 +410,10 @@ impl<B: Backend> Worker<B> {
         let process = self.process;
         let session = self.session(backend, deadline).await?;
         let completion = run_op(rec, counters, session, process, op, config.op_timeout).await;
+        let rest = session.rest();
+        if !rest.is_zero() {
+            tokio::time::sleep(rest.min(deadline.saturating_duration_since(Instant::now()))).await;
+        }
         if let Completion::Info(_) = completion {
             self.process += config.concurrency as u64;
             self.session = None;

@@ -6,6 +6,7 @@
 //!   ([`convergence`]);
 //! - the nodes' logs hold up: durable votes, one leader per term, every
 //!   view of a term's leader right ([`node_logs`]);
+//! - the log indexes the answers name follow real time ([`log_order`]);
 //! - no node exited on its own (its log's tail is shown);
 //! - some operation succeeded while the faults ran (a history of failures
 //!   proves nothing).
@@ -22,9 +23,11 @@ use super::recorder::{Event, EventType, Process};
 
 pub mod convergence;
 pub mod history;
+pub mod log_order;
 pub mod node_logs;
 
 use convergence::ConvergenceReport;
+use log_order::LogOrderReport;
 use node_logs::NodeLogReport;
 
 /// Lines of a crashed node's log shown with the verdict.
@@ -35,6 +38,7 @@ pub struct Findings {
     pub history: raftkv_checker::Outcome,
     pub convergence: ConvergenceReport,
     pub node_logs: NodeLogReport,
+    pub log_order: LogOrderReport,
     pub crashes: Vec<Crash>,
     /// Operations that completed `ok` while the workload ran (the final
     /// reads after healing not counted).
@@ -47,6 +51,7 @@ impl Findings {
         if self.history.exit_code() == 1
             || !self.convergence.ok()
             || !self.node_logs.ok()
+            || !self.log_order.ok()
             || !self.crashes.is_empty()
         {
             1
@@ -77,6 +82,9 @@ impl Findings {
         }
         if !self.node_logs.ok() {
             parts.push("node logs violated".into());
+        }
+        if !self.log_order.ok() {
+            parts.push("log indexes out of real-time order".into());
         }
         if !self.crashes.is_empty() {
             let ids: Vec<String> = self.crashes.iter().map(|c| c.node.to_string()).collect();
@@ -116,6 +124,7 @@ impl Findings {
             times.push((t - started_unix_s).max(0.0));
         }
         times.extend(self.crashes.iter().map(|c| c.time_s));
+        times.extend(self.log_order.first_violation_s);
         if !self.convergence.ok() {
             let at = self.convergence.first_divergent_index.and_then(|index| {
                 events
@@ -210,6 +219,7 @@ mod tests {
                 ..ConvergenceReport::default()
             },
             node_logs: NodeLogReport::default(),
+            log_order: LogOrderReport::default(),
             crashes: Vec::new(),
             workload_ok_ops: 10,
         }
@@ -246,6 +256,13 @@ mod tests {
         });
         assert_eq!(f.exit_code(), 1);
         assert_eq!(f.first_anomaly_s(&[], 1_000.0, 60.0), Some(0.25));
+
+        let mut f = findings(GOOD);
+        f.log_order.violations.push("read below a write".into());
+        f.log_order.first_violation_s = Some(7.5);
+        assert_eq!(f.exit_code(), 1);
+        assert_eq!(f.verdict(), "log indexes out of real-time order");
+        assert_eq!(f.first_anomaly_s(&[], 0.0, 60.0), Some(7.5));
     }
 
     #[test]

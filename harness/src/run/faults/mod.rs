@@ -121,6 +121,10 @@ pub enum Plan {
     /// Cut a follower off until it lags behind, kill the leader, then let
     /// the follower back in: the lagging node stands for election.
     LagThenKillLeader,
+    /// Cut a follower off until it lags behind, kill every other node, let
+    /// the follower back in and restart the others: the lagging node, its
+    /// election timer long expired, asks freshly started nodes for votes.
+    LagThenRestartOthers,
 }
 
 impl Plan {
@@ -135,6 +139,7 @@ impl Plan {
             Plan::Slow(spec) => format!("slow {}", spec.links.name()),
             Plan::PauseLeaderResumeDeaf => "pause leader, resume deaf".into(),
             Plan::LagThenKillLeader => "lag follower, kill leader".into(),
+            Plan::LagThenRestartOthers => "lag follower, restart the others".into(),
         }
     }
 }

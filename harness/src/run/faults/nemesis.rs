@@ -232,6 +232,9 @@ impl<O: Observe> Nemesis<O> {
             Plan::Slow(spec) => self.slow(planned, spec, end, &mut rng).await,
             Plan::PauseLeaderResumeDeaf => self.pause_resume_deaf(planned, end).await?,
             Plan::LagThenKillLeader => self.lag_then_kill(planned, end, &mut rng).await?,
+            Plan::LagThenRestartOthers => {
+                self.lag_then_restart_others(planned, end, &mut rng).await?
+            }
         }
         Ok(())
     }
@@ -503,7 +506,7 @@ impl<O: Observe> Nemesis<O> {
     /// Makes the leader deaf (every link into it cut) and pauses it until
     /// another node leads (for at most 60 % of the fault's length) and has
     /// led for a moment, then resumes it, still deaf, and lets it hear the
-    /// others again at `end`.
+    /// others again a moment later.
     /// Deaf before the pause, so that no message of the new term waits in
     /// its sockets: on resuming it acts as the leader of its old term
     /// (answers reads, takes writes, sends appends) until it steps down.
@@ -538,8 +541,13 @@ impl<O: Observe> Nemesis<O> {
         let work = Duration::from_millis(rng.random_range(200..1000));
         self.sleep_until((Instant::now() + work).min(end)).await;
         self.release(planned, &nodes, Action::Pause);
-        self.sleep_until(end.max(Instant::now())).await;
+        // Deaf for a while after waking (it steps down within an election
+        // timeout), then hearing the others again while clients that were
+        // waiting on it may still be waiting for their answers.
+        let deaf_for = Duration::from_millis(rng.random_range(100..1500));
+        self.sleep_until((Instant::now() + deaf_for).min(end)).await;
         self.uncut(planned, "heal");
+        self.sleep_until(end.max(Instant::now())).await;
         Ok(())
     }
 
@@ -554,6 +562,52 @@ impl<O: Observe> Nemesis<O> {
         end: Instant,
         rng: &mut ChaCha8Rng,
     ) -> Result<(), Skipped> {
+        let lagger = self.lag_follower(planned, rng).await?;
+        let target = self.aim(Aim::Leader, Duration::ZERO, rng).await;
+        let target: Vec<NodeId> = target.into_iter().filter(|&id| id != lagger).collect();
+        let killed = self.hold(planned, &target, Action::Kill, rng);
+        let pause = Duration::from_millis(rng.random_range(0..200));
+        self.sleep_until(Instant::now() + pause).await;
+        self.uncut(planned, "heal");
+        if let Ok(nodes) = killed {
+            self.sleep_until(end.max(Instant::now())).await;
+            self.release(planned, &nodes, Action::Kill);
+        }
+        Ok(())
+    }
+
+    /// Cuts a follower off for 40 % of the fault's length, kills every
+    /// other node, lets the follower back in and restarts the others a
+    /// moment later. The follower's election timer ran out long ago, the
+    /// restarted nodes know no leader: its request for votes comes first,
+    /// from a log that lacks what the others committed without it.
+    async fn lag_then_restart_others(
+        &self,
+        planned: &Planned,
+        end: Instant,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<(), Skipped> {
+        let lagger = self.lag_follower(planned, rng).await?;
+        let others: Vec<NodeId> = self.ids.iter().copied().filter(|&x| x != lagger).collect();
+        let killed = self.hold(planned, &others, Action::Kill, rng);
+        self.uncut(planned, "heal");
+        if let Ok(nodes) = killed {
+            let down = Duration::from_millis(rng.random_range(50..500));
+            self.sleep_until(Instant::now() + down).await;
+            self.release(planned, &nodes, Action::Kill);
+        }
+        self.sleep_until(end.max(Instant::now())).await;
+        Ok(())
+    }
+
+    /// Waits for a leader, cuts a random follower off from every other
+    /// node and keeps it so for 40 % of the fault's length, while the
+    /// others commit without it. Returns the follower, still cut off.
+    async fn lag_follower(
+        &self,
+        planned: &Planned,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<NodeId, Skipped> {
         self.await_leadership(planned.length / 2, |l| l.leader.is_some())
             .await;
         let leader = self.leader().await;
@@ -575,16 +629,6 @@ impl<O: Observe> Nemesis<O> {
         self.cut(planned, &cut);
         self.sleep_until(Instant::now() + planned.length.mul_f64(0.4))
             .await;
-        let target = self.aim(Aim::Leader, Duration::ZERO, rng).await;
-        let target: Vec<NodeId> = target.into_iter().filter(|&id| id != lagger).collect();
-        let killed = self.hold(planned, &target, Action::Kill, rng);
-        let pause = Duration::from_millis(rng.random_range(0..200));
-        self.sleep_until(Instant::now() + pause).await;
-        self.uncut(planned, "heal");
-        if let Ok(nodes) = killed {
-            self.sleep_until(end.max(Instant::now())).await;
-            self.release(planned, &nodes, Action::Kill);
-        }
-        Ok(())
+        Ok(lagger)
     }
 }

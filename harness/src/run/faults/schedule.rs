@@ -111,6 +111,7 @@ pub fn deck(config: &ScheduleConfig) -> Vec<Plan> {
     }
     if n >= 3 && has(Family::Partition) && has(Family::Kill) {
         deck.push(Plan::LagThenKillLeader);
+        deck.push(Plan::LagThenRestartOthers);
     }
     deck.retain(|plan| allowed(plan, config.targets, n));
     deck
@@ -126,6 +127,7 @@ fn allowed(plan: &Plan, targets: Targets, n: usize) -> bool {
             Plan::Partition(shape) => matches!(shape, Shape::LeaderAlone | Shape::OneWay),
             Plan::Slow(spec) => spec.links == SlowLinks::Leader,
             Plan::PauseLeaderResumeDeaf | Plan::LagThenKillLeader => true,
+            Plan::LagThenRestartOthers => true,
         },
         Targets::Minority => match plan {
             Plan::Kill(aim) | Plan::KillTorn(aim) | Plan::Pause(aim) | Plan::PowerCut(aim) => {
@@ -133,6 +135,8 @@ fn allowed(plan: &Plan, targets: Targets, n: usize) -> bool {
             }
             Plan::Partition(_) | Plan::Slow(_) | Plan::PauseLeaderResumeDeaf => true,
             Plan::LagThenKillLeader => n >= 5,
+            // Kills a majority.
+            Plan::LagThenRestartOthers => false,
         },
     }
 }
@@ -150,8 +154,8 @@ fn length_in_gaps(plan: &Plan, n: usize, rng: &mut ChaCha8Rng) -> f64 {
         }
         Plan::Partition(_) => log_uniform(rng, 0.7, 4.0),
         Plan::Slow(_) => log_uniform(rng, 1.5, 5.0),
-        Plan::PauseLeaderResumeDeaf => log_uniform(rng, 2.0, 5.0),
-        Plan::LagThenKillLeader => log_uniform(rng, 2.0, 5.0),
+        Plan::PauseLeaderResumeDeaf => log_uniform(rng, 1.5, 4.0),
+        Plan::LagThenKillLeader | Plan::LagThenRestartOthers => log_uniform(rng, 1.5, 4.0),
     }
 }
 
@@ -171,7 +175,10 @@ pub const MAX_ACTIVE: usize = 2;
 
 /// Compound faults are sequences of their own and run alone.
 fn is_compound(plan: &Plan) -> bool {
-    matches!(plan, Plan::PauseLeaderResumeDeaf | Plan::LagThenKillLeader)
+    matches!(
+        plan,
+        Plan::PauseLeaderResumeDeaf | Plan::LagThenKillLeader | Plan::LagThenRestartOthers
+    )
 }
 
 /// The earliest time from `t` on at which `plan` may start: fewer than
@@ -308,6 +315,7 @@ mod tests {
             }
             assert!(s.iter().any(|p| p.plan == Plan::PauseLeaderResumeDeaf));
             assert!(s.iter().any(|p| p.plan == Plan::LagThenKillLeader));
+            assert!(s.iter().any(|p| p.plan == Plan::LagThenRestartOthers));
             assert!(
                 s.iter()
                     .any(|p| matches!(p.plan, Plan::Slow(sp) if sp.stalls))
