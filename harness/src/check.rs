@@ -1,5 +1,6 @@
-//! `harness check RUN_DIR`: re-checks the history of a stored run and the
-//! nodes' logs ([`crate::run::node_logs`]), prints the verdict and rewrites
+//! `harness check RUN_DIR`: re-checks the history of a stored run (the
+//! checker, and the order of the log indexes its answers name), the nodes'
+//! logs ([`crate::run::node_logs`]), prints the verdict and rewrites
 //! the run's `report.html` and the verdict fields of its `summary.json`.
 //! What only the live run could see (the nodes' states compared after
 //! healing, nodes that exited on their own) is taken from `summary.json`.
@@ -9,6 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use crate::run::checks::log_order;
 use crate::run::{EXIT_HARNESS_ERROR, node_logs, parse_duration, recorder, report};
 
 #[derive(clap::Args)]
@@ -63,6 +65,13 @@ fn check(args: &Args) -> Result<u8, String> {
     let (node_checks, mut exit_code) =
         node_logs::check_into_summary(&args.run_dir, outcome.exit_code(), &mut summary)?;
     println!("{}", node_checks.summary());
+    let events = recorder::read_history(&history)?;
+    let order = log_order::check(&events);
+    println!("{}", order.summary());
+    summary["log_order"] = order.to_json();
+    if !order.ok() {
+        exit_code = 1;
+    }
     if summary["convergence"]["verdict"] == "violated" {
         println!("node states (as recorded by the run): DIVERGED");
         for v in summary["convergence"]["violations"]
@@ -81,7 +90,6 @@ fn check(args: &Args) -> Result<u8, String> {
     summary["exit_code"] = exit_code.into();
     eprintln!("checked in {check_s:.2} s");
     if !args.no_write {
-        let events = recorder::read_history(&history)?;
         crate::run::summary::write(&args.run_dir, &summary).map_err(|e| e.to_string())?;
         report::write(&args.run_dir, &summary, &events, &outcome).map_err(|e| e.to_string())?;
     }

@@ -108,10 +108,10 @@ pub fn check(events: &[Event]) -> LogOrderReport {
             } else {
                 owners.insert(index, e.index);
             }
-            for (before, kind) in [(w, "write"), (r, "read")] {
+            for (before, kind) in [(w, "write was acknowledged"), (r, "read was served")] {
                 if before.index > 0 && index <= before.index {
                     problems.push(format!(
-                        "{} was acknowledged at log index {index}, but began after a {kind} was acknowledged at index {} (history line {}, {:.3} s)",
+                        "{} was acknowledged at log index {index}, but began after a {kind} at index {} (history line {}, {:.3} s)",
                         what(e),
                         before.index,
                         before.event + 1,
