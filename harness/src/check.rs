@@ -72,6 +72,9 @@ fn check(args: &Args) -> Result<u8, String> {
     if !order.ok() {
         exit_code = 1;
     }
+    // As in the run: a node stopped by a set-up error makes the run a
+    // harness error unless the history or the logs show a violation.
+    let mut follows = false;
     if summary["convergence"]["verdict"] == "violated" {
         println!("node states (as recorded by the run): DIVERGED");
         for v in summary["convergence"]["violations"]
@@ -81,10 +84,20 @@ fn check(args: &Args) -> Result<u8, String> {
         {
             println!("  {}", v.as_str().unwrap_or(""));
         }
-        exit_code = 1;
+        follows = true;
     }
+    let mut setup_error = false;
     for crash in summary["crashes"].as_array().into_iter().flatten() {
         println!("{}", crash["report"].as_str().unwrap_or(""));
+        if crash["setup_error"].is_string() {
+            setup_error = true;
+        } else {
+            follows = true;
+        }
+    }
+    if exit_code != 1 && setup_error {
+        exit_code = crate::run::EXIT_HARNESS_ERROR;
+    } else if follows {
         exit_code = 1;
     }
     summary["exit_code"] = exit_code.into();

@@ -354,11 +354,12 @@ async fn run(
         let mut nodes = nodes.lock().unwrap();
         // A node that exited during recovery counts as well.
         for (node, status) in nodes.crashed() {
-            crashes.push(faults::nemesis::Crash {
+            crashes.push(faults::nemesis::Crash::new(
                 node,
-                status: status.to_string(),
-                time_s: rec.origin().elapsed().as_secs_f64(),
-            });
+                status.to_string(),
+                rec.origin().elapsed().as_secs_f64(),
+                &nodes.log_path(node),
+            ));
         }
         nodes.kill_all();
     }
@@ -556,6 +557,7 @@ fn print_outcome(
     let verdict = match findings.exit_code() {
         0 => "PASS".to_string(),
         1 => format!("FAIL: {}", findings.verdict()),
+        EXIT_HARNESS_ERROR => format!("ERROR: {}", findings.verdict()),
         _ => format!("UNKNOWN: {}", findings.verdict()),
     };
     let anomaly = first_anomaly.map_or(String::new(), |t| format!(", first anomaly at {t:.1} s"));

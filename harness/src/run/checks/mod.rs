@@ -46,14 +46,22 @@ pub struct Findings {
 }
 
 impl Findings {
-    /// The run's exit code.
+    /// Crashes of the system under test (not set-up errors).
+    fn found_crashes(&self) -> impl Iterator<Item = &Crash> {
+        self.crashes.iter().filter(|c| c.setup_error.is_none())
+    }
+
+    /// The run's exit code. A node stopped by a set-up error (its port
+    /// taken) makes the run a harness error unless the history or the logs
+    /// show a violation of their own: the nodes' disagreement and the other
+    /// crashes may follow from the missing node.
     pub fn exit_code(&self) -> u8 {
-        if self.history.exit_code() == 1
-            || !self.convergence.ok()
-            || !self.node_logs.ok()
-            || !self.log_order.ok()
-            || !self.crashes.is_empty()
-        {
+        let setup_error = self.crashes.iter().any(|c| c.setup_error.is_some());
+        if self.history.exit_code() == 1 || !self.node_logs.ok() || !self.log_order.ok() {
+            1
+        } else if setup_error {
+            3
+        } else if !self.convergence.ok() || self.found_crashes().next().is_some() {
             1
         } else if self.history.exit_code() == 2 || self.workload_ok_ops == 0 {
             2
@@ -86,9 +94,15 @@ impl Findings {
         if !self.log_order.ok() {
             parts.push("log indexes out of real-time order".into());
         }
-        if !self.crashes.is_empty() {
-            let ids: Vec<String> = self.crashes.iter().map(|c| c.node.to_string()).collect();
+        let ids: Vec<String> = self.found_crashes().map(|c| c.node.to_string()).collect();
+        if !ids.is_empty() {
             parts.push(format!("node {} exited on its own", ids.join(", ")));
+        }
+        for c in self.crashes.iter().filter(|c| c.setup_error.is_some()) {
+            parts.push(format!(
+                "node {} could not listen on its port (set-up error)",
+                c.node
+            ));
         }
         if self.workload_ok_ops == 0 {
             parts.push("no operation succeeded under faults".into());
@@ -163,7 +177,13 @@ impl Findings {
             .iter()
             .zip(self.crash_reports(dir))
             .map(|(c, report)| {
-                json!({ "node": c.node, "status": c.status, "time_s": c.time_s, "report": report })
+                json!({
+                    "node": c.node,
+                    "status": c.status,
+                    "time_s": c.time_s,
+                    "setup_error": c.setup_error,
+                    "report": report,
+                })
             })
             .collect()
     }
@@ -243,6 +263,7 @@ mod tests {
             node: 3,
             status: "signal: 9".into(),
             time_s: 12.5,
+            setup_error: None,
         });
         assert_eq!(f.exit_code(), 1);
         assert_eq!(f.verdict(), "nodes diverged, node 3 exited on its own");
@@ -263,6 +284,47 @@ mod tests {
         assert_eq!(f.exit_code(), 1);
         assert_eq!(f.verdict(), "log indexes out of real-time order");
         assert_eq!(f.first_anomaly_s(&[], 0.0, 60.0), Some(7.5));
+    }
+
+    #[test]
+    fn a_node_whose_port_was_taken_is_a_setup_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("node-2.log");
+        std::fs::write(
+            &log,
+            "INFO node: restored durable state
+ERROR node: cannot listen on 127.0.0.1:20001: Address already in use (os error 98)
+",
+        )
+        .unwrap();
+        let crash = Crash::new(2, "exit status: 1".into(), 9.0, &log);
+        assert!(crash.setup_error.as_deref().unwrap().contains("20001"));
+        let mut f = findings(GOOD);
+        f.crashes.push(crash);
+        f.convergence
+            .violations
+            .push("node 2 never caught up".into());
+        assert_eq!(f.exit_code(), 3);
+        assert_eq!(
+            f.verdict(),
+            "nodes diverged, node 2 could not listen on its port (set-up error)"
+        );
+        // A violation of the history still fails the run.
+        let mut bad = findings(BAD);
+        bad.crashes = f.crashes.clone();
+        assert_eq!(bad.exit_code(), 1);
+        // Any other end of a node is a finding.
+        std::fs::write(
+            &log,
+            "ERROR node: log entry 7 is corrupt
+",
+        )
+        .unwrap();
+        assert!(
+            Crash::new(2, "exit status: 1".into(), 9.0, &log)
+                .setup_error
+                .is_none()
+        );
     }
 
     #[test]

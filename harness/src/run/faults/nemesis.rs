@@ -9,6 +9,7 @@
 //! slow fault. A watcher notes nodes that exit on their own.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::process::ExitStatus;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -36,6 +37,33 @@ pub struct Crash {
     pub status: String,
     /// Seconds since the workload started.
     pub time_s: f64,
+    /// Set when the node stopped for a reason outside the system under
+    /// test (its port taken by another program): a set-up error, not a
+    /// finding.
+    pub setup_error: Option<String>,
+}
+
+impl Crash {
+    /// A crash of `node`, classified by the end of its log.
+    pub fn new(node: NodeId, status: String, time_s: f64, log: &std::path::Path) -> Crash {
+        Crash {
+            node,
+            status,
+            time_s,
+            setup_error: setup_error(log),
+        }
+    }
+}
+
+/// The line of a node's log that says it could not listen on its port, if
+/// that is how it ended.
+fn setup_error(log: &std::path::Path) -> Option<String> {
+    let text = std::fs::read(log).ok()?;
+    let text = String::from_utf8_lossy(&text);
+    let last = text.lines().rev().take(5).find(|l| {
+        l.contains("cannot listen on") && l.to_ascii_lowercase().contains("address already in use")
+    })?;
+    Some(last.trim().to_string())
 }
 
 /// What the nemesis did.
@@ -164,8 +192,15 @@ impl<O: Observe> Nemesis<O> {
     }
 
     fn note_crashes(&self) {
-        let crashes = self.cluster.lock().unwrap().crashed();
-        for (node, status) in crashes {
+        let crashes: Vec<(NodeId, ExitStatus, std::path::PathBuf)> = {
+            let mut cluster = self.cluster.lock().unwrap();
+            let crashed = cluster.crashed();
+            crashed
+                .into_iter()
+                .map(|(node, status)| (node, status, cluster.log_path(node)))
+                .collect()
+        };
+        for (node, status, log) in crashes {
             let status = status.to_string();
             self.rec.record(
                 NEMESIS,
@@ -176,11 +211,12 @@ impl<O: Observe> Nemesis<O> {
                 None,
             );
             *self.live.last_fault.lock().unwrap() = format!("node {node} exited ({status})");
-            self.report.lock().unwrap().crashes.push(Crash {
+            self.report.lock().unwrap().crashes.push(Crash::new(
                 node,
                 status,
-                time_s: self.seconds(),
-            });
+                self.seconds(),
+                &log,
+            ));
         }
     }
 
