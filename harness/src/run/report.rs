@@ -40,6 +40,18 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// The violations of one check, in red; nothing when there are none.
+fn violation_list(out: &mut String, violations: &[Value]) {
+    if violations.is_empty() {
+        return;
+    }
+    out.push_str(r#"<ul class="violations" style="color:#d62728">"#);
+    for v in violations {
+        let _ = write!(out, "<li>{}</li>", escape(v.as_str().unwrap_or("")));
+    }
+    out.push_str("</ul>");
+}
+
 /// The whole page. `timeline` is the checker's self-contained HTML page.
 pub fn page(summary: &Value, events: &[Event], timeline: &str) -> String {
     let t_end = events.last().map_or(1.0, |e| e.time as f64 / 1e9).max(1.0);
@@ -47,6 +59,7 @@ pub fn page(summary: &Value, events: &[Event], timeline: &str) -> String {
     let verdict = summary["verdict"].as_str().unwrap_or("unknown");
     let nodes_violated = summary["node_checks"]["verdict"] == "violated"
         || summary["convergence"]["verdict"] == "violated"
+        || summary["log_order"]["verdict"] == "violated"
         || summary["crashes"].as_array().is_some_and(|c| !c.is_empty());
     let verdict_color = match verdict {
         _ if nodes_violated => "#d62728",
@@ -157,13 +170,7 @@ pub fn page(summary: &Value, events: &[Event], timeline: &str) -> String {
             node_checks["restarts_checked"],
             node_checks["leader_terms"]
         );
-        if !violations.is_empty() {
-            out.push_str(r#"<ul class="violations" style="color:#d62728">"#);
-            for v in violations {
-                let _ = write!(out, "<li>{}</li>", escape(v.as_str().unwrap_or("")));
-            }
-            out.push_str("</ul>");
-        }
+        violation_list(&mut out, violations);
     }
     let convergence = &summary["convergence"];
     if let Some(violations) = convergence["violations"].as_array() {
@@ -179,13 +186,23 @@ pub fn page(summary: &Value, events: &[Event], timeline: &str) -> String {
                 None => "?".into(),
             }
         );
-        if !violations.is_empty() {
-            out.push_str(r#"<ul class="violations" style="color:#d62728">"#);
-            for v in violations {
-                let _ = write!(out, "<li>{}</li>", escape(v.as_str().unwrap_or("")));
+        violation_list(&mut out, violations);
+    }
+    let order = &summary["log_order"];
+    if let Some(violations) = order["violations"].as_array() {
+        let _ = write!(
+            out,
+            r#"<p id="log-order">log order: {}</p>"#,
+            match order["verdict"].as_str() {
+                Some("ok") => format!(
+                    "ok ({} answers' log indexes follow real time)",
+                    order["checked"]
+                ),
+                Some(v) => v.to_uppercase(),
+                None => "?".into(),
             }
-            out.push_str("</ul>");
-        }
+        );
+        violation_list(&mut out, violations);
     }
     for crash in summary["crashes"].as_array().into_iter().flatten() {
         let _ = write!(
@@ -413,6 +430,32 @@ mod tests {
         assert!(html.contains(r#".srcdoc = "<html><body>timeline \"x\"<\/body><\/html>";"#));
         assert!(!html.contains("http://") || html.contains("xmlns=\"http://www.w3.org/2000/svg\""));
         assert!(!html.contains("<script src"));
+    }
+
+    #[test]
+    fn log_order_violations_are_shown_in_red() {
+        let summary = json!({
+            "verdict": "linearizable",
+            "verdict_text": "log indexes out of real-time order",
+            "config": {}, "throughput": {}, "latency": {"all": {}},
+            "log_order": {
+                "verdict": "violated",
+                "checked": 12,
+                "violations": ["set k1 was acknowledged at log index 7, as was the write of history line <3>"],
+            },
+        });
+        let html = page(&summary, &history(), "<html></html>");
+        assert!(html.contains(r#"<p id="log-order">log order: VIOLATED</p>"#));
+        assert!(html.contains("as was the write of history line &lt;3&gt;</li>"));
+        // The verdict is drawn as a failure although the history passed.
+        assert!(html.contains("#d62728"));
+        let ok = json!({
+            "verdict": "linearizable", "config": {}, "throughput": {}, "latency": {"all": {}},
+            "log_order": {"verdict": "ok", "checked": 12, "violations": []},
+        });
+        let html = page(&ok, &history(), "<html></html>");
+        assert!(html.contains("log order: ok (12 answers' log indexes follow real time)"));
+        assert!(!html.contains("class=\"violations\""));
     }
 
     /// The headline run (5 nodes, 60 s, kills) records about 340,000 ops;
