@@ -28,6 +28,8 @@ const GATE: &[&str] = &[
     "vote-not-persisted",
     "ack-before-commit",
     "double-apply",
+    "read-index-no-quorum",
+    "vote-ignores-log",
 ];
 
 fn caught(plant: &str) -> Result<RunResult, String> {
