@@ -5,9 +5,7 @@
 
 use crate::encoding;
 use crate::error::CheckError;
-use crate::search::FxBuild;
 use crate::value::Val;
-use std::collections::HashMap;
 
 /// Who issued an event.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -107,37 +105,98 @@ impl ValRef {
     pub fn is_none(self) -> bool {
         self == ValRef::NONE
     }
+
+    /// A reference local to a segment being built: an index, or a position
+    /// in the segment's values (see [`crate::pairing`]).
+    pub(crate) fn local(i: u64) -> ValRef {
+        ValRef(i)
+    }
+
+    pub(crate) fn local_index(self) -> usize {
+        self.0 as usize
+    }
+
+    /// A position in a segment's values made a reference into the chunk
+    /// the segment's values became (nil and none stay).
+    pub(crate) fn in_chunk(self, chunk: u64) -> ValRef {
+        if self == ValRef::NIL || self == ValRef::NONE {
+            self
+        } else {
+            ValRef(chunk << 32 | self.0)
+        }
+    }
 }
 
 /// Values encoded one after another in chunks that never move, so a
-/// reference stays valid and growing never copies.
+/// reference stays valid and growing never copies. A chunk is either filled
+/// by [`Values::push`] or taken whole (a segment's values, see
+/// [`Values::push_chunk`]).
 #[derive(Clone, Debug, Default)]
 pub struct Values {
     chunks: Vec<Vec<u8>>,
+    /// The chunk `push` appends to, if any.
+    open: Option<usize>,
 }
 
 const CHUNK: usize = 8 << 20;
 
 impl Values {
+    /// Appends an encoded value to `chunk` in the layout of a chunk (its
+    /// length, then its encoding); returns its position as a local
+    /// reference, [`ValRef::NIL`] for nil (not stored).
+    pub fn put(chunk: &mut Vec<u8>, encoded: &[u8]) -> ValRef {
+        if encoding::is_nil(encoded) {
+            return ValRef::NIL;
+        }
+        let at = chunk.len();
+        encoding::put_varint(chunk, encoded.len() as u64);
+        chunk.extend_from_slice(encoded);
+        ValRef::local(at as u64)
+    }
+
+    /// Makes the encoding at `chunk[start..]` (the chunk's last bytes) a
+    /// value in the layout of a chunk, inserting its length before it;
+    /// returns its position as a local reference, [`ValRef::NIL`] for nil
+    /// (then removed).
+    pub fn seal_last(chunk: &mut Vec<u8>, start: usize) -> ValRef {
+        let len = chunk.len() - start;
+        if encoding::is_nil(&chunk[start..]) {
+            chunk.truncate(start);
+            return ValRef::NIL;
+        }
+        if len < 0x80 {
+            chunk.insert(start, len as u8);
+        } else {
+            let mut prefix = Vec::with_capacity(10);
+            encoding::put_varint(&mut prefix, len as u64);
+            chunk.splice(start..start, prefix);
+        }
+        ValRef::local(start as u64)
+    }
+
     /// Stores an encoded value (nil is not stored).
     pub fn push(&mut self, encoded: &[u8]) -> ValRef {
         if encoding::is_nil(encoded) {
             return ValRef::NIL;
         }
         let need = encoded.len() + 5;
-        let fits = self
-            .chunks
-            .last()
-            .is_some_and(|c| c.capacity() - c.len() >= need);
-        if !fits {
-            self.chunks.push(Vec::with_capacity(need.max(CHUNK)));
-        }
-        let ci = self.chunks.len() - 1;
-        let chunk = &mut self.chunks[ci];
-        let at = chunk.len();
-        encoding::put_varint(chunk, encoded.len() as u64);
-        chunk.extend_from_slice(encoded);
-        ValRef((ci as u64) << 32 | at as u64)
+        let ci = match self.open {
+            Some(ci) if self.chunks[ci].capacity() - self.chunks[ci].len() >= need => ci,
+            _ => {
+                self.chunks.push(Vec::with_capacity(need.max(CHUNK)));
+                self.open = Some(self.chunks.len() - 1);
+                self.chunks.len() - 1
+            }
+        };
+        Values::put(&mut self.chunks[ci], encoded).in_chunk(ci as u64)
+    }
+
+    /// Takes a chunk of values written by [`Values::put`] or
+    /// [`Values::seal_last`]; its local references become references by
+    /// [`ValRef::in_chunk`] with the number returned.
+    pub fn push_chunk(&mut self, chunk: Vec<u8>) -> u64 {
+        self.chunks.push(chunk);
+        (self.chunks.len() - 1) as u64
     }
 
     /// The encoding of a stored value (nil's for [`ValRef::NIL`] and
@@ -229,12 +288,11 @@ pub struct History {
 }
 
 impl History {
-    /// Pairs invokes with completions (see [`HistoryBuilder`]).
+    /// Pairs invokes with completions (see [`crate::pairing`]).
     pub fn from_events(events: Vec<Event>) -> Result<History, CheckError> {
-        let mut b = HistoryBuilder::default();
-        let mut buf = Vec::new();
-        for e in events {
-            b.push_event(&e, &mut buf)?;
+        let mut b = crate::pairing::Events::default();
+        for e in &events {
+            b.push(e)?;
         }
         b.finish()
     }
@@ -284,253 +342,5 @@ impl History {
     /// Bytes the history holds (approximate).
     pub fn bytes(&self) -> usize {
         self.ops.capacity() * std::mem::size_of::<Op>() + self.values.bytes()
-    }
-}
-
-/// An event as the builder takes it: its name and key interned by
-/// [`HistoryBuilder::fn_id`] and [`HistoryBuilder::key_ref`], its value
-/// encoded.
-#[derive(Clone, Copy, Debug)]
-pub struct RawEvent<'a> {
-    pub line: usize,
-    pub time: Option<i64>,
-    /// `None` for the nemesis.
-    pub process: Option<i64>,
-    pub kind: EventType,
-    pub f: u16,
-    pub key: Option<ValRef>,
-    pub value: &'a [u8],
-}
-
-/// Builds a history event by event: pairs each client invoke with the next
-/// completion of the same process, checks the pairing, interns keys and
-/// operation names, and stores values once (a completion value equal to the
-/// invoke's is shared).
-#[derive(Default)]
-pub struct HistoryBuilder {
-    h: History,
-    pending: HashMap<i64, u32, FxBuild>,
-    keys: HashMap<Vec<u8>, ValRef, FxBuild>,
-    fns: HashMap<String, u16, FxBuild>,
-    /// Whether every client event so far has a time.
-    all_timed: bool,
-    any_client: bool,
-    /// The first completion earlier than its invoke: (line, invoke line,
-    /// invoke time, completion time).
-    time_error: Option<(usize, u32, i64, i64)>,
-    /// Nemesis events' times and positions, for their ranks.
-    nemesis_pos: Vec<u32>,
-}
-
-fn line32(line: usize) -> Result<u32, CheckError> {
-    u32::try_from(line)
-        .map_err(|_| CheckError::parse(line, "a history of at most 4294967295 lines"))
-}
-
-impl HistoryBuilder {
-    /// Takes a Jepsen-style event with its values as [`Val`]s.
-    pub fn push_event(&mut self, e: &Event, buf: &mut Vec<u8>) -> Result<(), CheckError> {
-        if e.process == Process::Nemesis {
-            self.push_nemesis(e.line, e.time, e.kind, &e.f, e.value.clone());
-            return Ok(());
-        }
-        buf.clear();
-        encoding::encode(&e.value, buf);
-        let value_end = buf.len();
-        if let Some(k) = &e.key {
-            encoding::encode(k, buf);
-        }
-        let (value, key) = buf.split_at(value_end);
-        let key = e.key.as_ref().map(|_| self.key_ref(key));
-        let f = self.fn_id(&e.f).map_err(|m| CheckError::parse(e.line, m))?;
-        self.push(RawEvent {
-            line: e.line,
-            time: e.time,
-            process: e.process.client(),
-            kind: e.kind,
-            f,
-            key,
-            value,
-        })
-    }
-
-    /// Takes a nemesis event.
-    pub fn push_nemesis(
-        &mut self,
-        line: usize,
-        time: Option<i64>,
-        kind: EventType,
-        f: &str,
-        value: Val,
-    ) {
-        self.nemesis_pos
-            .push(u32::try_from(self.h.events).unwrap_or(NO_POS));
-        self.h.nemesis.push(NemesisEvent {
-            rank: 0,
-            time,
-            kind,
-            f: f.to_string(),
-            value,
-            line,
-        });
-        self.h.events += 1;
-    }
-
-    /// The id of an operation name.
-    pub fn fn_id(&mut self, f: &str) -> Result<u16, &'static str> {
-        if let Some(&i) = self.fns.get(f) {
-            return Ok(i);
-        }
-        let i = u16::try_from(self.h.fns.len())
-            .ok()
-            .filter(|&i| i < u16::MAX)
-            .ok_or("at most 65535 different operation names")?;
-        self.h.fns.push(f.to_string());
-        self.fns.insert(f.to_string(), i);
-        Ok(i)
-    }
-
-    /// The one reference of an encoded key.
-    pub fn key_ref(&mut self, key: &[u8]) -> ValRef {
-        if let Some(&r) = self.keys.get(key) {
-            return r;
-        }
-        let r = self.h.values.push(key);
-        self.keys.insert(key.to_vec(), r);
-        r
-    }
-
-    /// Takes a client (or nemesis) event.
-    pub fn push(&mut self, e: RawEvent) -> Result<(), CheckError> {
-        let Some(p) = e.process else {
-            let f = self.h.fns[e.f as usize].clone();
-            self.push_nemesis(e.line, e.time, e.kind, &f, encoding::decode(e.value));
-            return Ok(());
-        };
-        let pos = u32::try_from(self.h.events)
-            .map_err(|_| CheckError::parse(e.line, "a history of at most 4294967295 events"))?;
-        self.h.events += 1;
-        if !self.any_client {
-            self.any_client = true;
-            self.all_timed = true;
-        }
-        self.all_timed &= e.time.is_some();
-        let line = line32(e.line)?;
-        match e.kind {
-            EventType::Invoke => {
-                let id = self.h.ops.len() as u32;
-                if let Some(prev) = self.pending.insert(p, id) {
-                    return Err(CheckError::parse(
-                        e.line,
-                        format!(
-                            "a completion (ok/fail/info) for process {p}'s operation invoked on line {} before its next invoke",
-                            self.h.ops[prev as usize].invoke_line
-                        ),
-                    ));
-                }
-                let key = e.key.unwrap_or(ValRef::NONE);
-                let input = self.h.values.push(e.value);
-                self.h.ops.push(Op {
-                    process: p,
-                    key,
-                    input,
-                    output: ValRef::NIL,
-                    invoke_time: e.time.unwrap_or(NO_TIME),
-                    complete_time: NO_TIME,
-                    invoke_pos: pos,
-                    complete_pos: NO_POS,
-                    invoke_line: line,
-                    complete_line: 0,
-                    f: e.f,
-                    status: Status::Info,
-                });
-            }
-            kind => {
-                let Some(id) = self.pending.remove(&p) else {
-                    return Err(CheckError::parse(
-                        e.line,
-                        format!(
-                            "an invoke by process {p} before this {} completion",
-                            kind.as_str()
-                        ),
-                    ));
-                };
-                let op = self.h.ops[id as usize];
-                if op.f != e.f {
-                    return Err(CheckError::parse(
-                        e.line,
-                        format!(
-                            "f {:?} (as invoked on line {}), found {:?}",
-                            self.h.fns[op.f as usize], op.invoke_line, self.h.fns[e.f as usize]
-                        ),
-                    ));
-                }
-                let mut key = op.key;
-                if let Some(k) = e.key {
-                    if op.key.is_none() {
-                        key = k;
-                    } else if op.key != k {
-                        return Err(CheckError::parse(
-                            e.line,
-                            format!(
-                                "key {} (as invoked on line {}), found {}",
-                                encoding::decode(self.h.values.get(op.key)).short(),
-                                op.invoke_line,
-                                encoding::decode(self.h.values.get(k)).short()
-                            ),
-                        ));
-                    }
-                }
-                if let (Some(t1), true) = (e.time, op.invoke_time != NO_TIME)
-                    && t1 < op.invoke_time
-                    && self.time_error.is_none()
-                {
-                    self.time_error = Some((e.line, op.invoke_line, op.invoke_time, t1));
-                }
-                let output = if self.h.values.get(op.input) == e.value {
-                    op.input
-                } else {
-                    self.h.values.push(e.value)
-                };
-                let op = &mut self.h.ops[id as usize];
-                op.key = key;
-                op.output = output;
-                op.complete_time = e.time.unwrap_or(NO_TIME);
-                op.complete_pos = pos;
-                op.complete_line = line;
-                op.status = match kind {
-                    EventType::Ok => Status::Ok,
-                    EventType::Fail => Status::Fail,
-                    _ => Status::Info,
-                };
-                if op.status == Status::Info {
-                    op.complete_pos = NO_POS;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// The history: real-time order from `time` when every client event has
-    /// one, otherwise from the order of events.
-    pub fn finish(mut self) -> Result<History, CheckError> {
-        let timed = self.any_client && self.all_timed;
-        if timed && let Some((line, invoke_line, t0, t1)) = self.time_error {
-            return Err(CheckError::parse(
-                line,
-                format!(
-                    "a time no earlier than the invoke's ({t0} on line {invoke_line}), found {t1}"
-                ),
-            ));
-        }
-        self.h.timed = timed;
-        for (n, &pos) in self.h.nemesis.iter_mut().zip(&self.nemesis_pos) {
-            n.rank = match (timed, n.time) {
-                (true, t) => t.unwrap_or(0),
-                (false, _) => i64::from(pos),
-            };
-        }
-        self.h.ops.shrink_to_fit();
-        Ok(self.h)
     }
 }

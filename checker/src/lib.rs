@@ -25,6 +25,7 @@ pub mod generate;
 pub mod history;
 pub mod html;
 pub mod model;
+pub mod pairing;
 pub mod search;
 pub mod value;
 
