@@ -289,10 +289,15 @@ impl Hasher for FxHasher {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(b));
+        // Eight bytes at a time (little-endian), the last few zero-padded.
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            self.write_u64(u64::from_le_bytes(word.try_into().expect("8 bytes")));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let last = rest.iter().rev().fold(0u64, |w, &b| w << 8 | u64::from(b));
+            self.write_u64(last);
         }
     }
     fn write_u64(&mut self, n: u64) {
@@ -749,4 +754,28 @@ where
     let bytes = memo.bytes();
     drop_big(memo, bytes);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hashing bytes is hashing them as little-endian words, the last one
+    /// zero-padded.
+    #[test]
+    fn fx_hashes_bytes_as_padded_words() {
+        let mut rng = crate::generate::Rng::new(9);
+        for len in 0..70 {
+            let bytes: Vec<u8> = (0..len).map(|_| rng.below(256) as u8).collect();
+            let mut words = FxHasher::default();
+            for chunk in bytes.chunks(8) {
+                let mut w = [0u8; 8];
+                w[..chunk.len()].copy_from_slice(chunk);
+                words.write_u64(u64::from_le_bytes(w));
+            }
+            let mut h = FxHasher::default();
+            h.write(&bytes);
+            assert_eq!(h.finish(), words.finish(), "{bytes:?}");
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! `get`, `cas` and `append`; `noop` touches no key.
 
 use super::{
-    Interner, Job, Partition, Semantics, bad_op, checked_ops, interval, unconstrained_read,
+    Interner, Job, Partition, Semantics, bad_op, checked_ops, interval, read_constrains_nothing,
 };
 use crate::encoding;
 use crate::error::CheckError;
@@ -306,7 +306,8 @@ fn split(history: &History, sem: &Semantics) -> Result<Vec<(ValRef, Vec<usize>)>
         let Some(k) = kinds[op.f as usize] else {
             return Err(bad_op(history, op, "kv", EXPECTED));
         };
-        if k == Kind::Noop || unconstrained_read(history, op, sem.nil_read) {
+        if k == Kind::Noop || (k == Kind::Get && read_constrains_nothing(history, op, sem.nil_read))
+        {
             continue;
         }
         if op.key.is_none() {
@@ -324,9 +325,14 @@ fn split(history: &History, sem: &Semantics) -> Result<Vec<(ValRef, Vec<usize>)>
     Ok(parts)
 }
 
+/// Ops gathered at a time by [`build`].
+const GATHER: usize = 256;
+
 /// The key-value model of ops `ids` (checked by [`split`]), simplified.
 fn build(history: &History, initial: &Val, ids: &[usize]) -> Partition<KvModel> {
-    let mut values = Interner::default();
+    // Most ops bring a value of a few bytes; growing the interner value by
+    // value would copy it over and over.
+    let mut values = Interner::with_capacity(ids.len() + 2, ids.len() * 8);
     let initial = values.id(initial);
     let mut model = KvModel::new(values, initial);
     let kinds: Vec<Kind> = history
@@ -334,37 +340,41 @@ fn build(history: &History, initial: &Val, ids: &[usize]) -> Partition<KvModel> 
         .iter()
         .map(|f| kind(f).unwrap_or(Kind::Noop))
         .collect();
+    model.ops.reserve_exact(ids.len());
+    let mut intervals = Vec::with_capacity(ids.len());
     // The key's ops are spread over the history: gathering them first, in
     // loops without dependencies between iterations, lets their cache misses
-    // overlap.
-    let ops: Vec<Op> = ids.iter().map(|&id| history.ops[id]).collect();
-    let observed: Vec<&[u8]> = ops
-        .iter()
-        .map(|op| {
+    // overlap; a few hundred at a time, so that what the first loops
+    // brought in is still cached when the last one reads it.
+    let mut ops: Vec<Op> = Vec::with_capacity(GATHER.min(ids.len()));
+    let mut observed: Vec<&[u8]> = Vec::with_capacity(GATHER.min(ids.len()));
+    for chunk in ids.chunks(GATHER) {
+        ops.clear();
+        ops.extend(chunk.iter().map(|&id| history.ops[id]));
+        observed.clear();
+        observed.extend(ops.iter().map(|op| {
             history.values.get(match kinds[op.f as usize] {
                 Kind::Get => op.output,
                 _ => op.input,
             })
-        })
-        .collect();
-    model.ops.reserve_exact(ids.len());
-    let mut intervals = Vec::with_capacity(ids.len());
-    for (op, value) in ops.iter().zip(observed) {
-        let values = &mut model.values;
-        let kop = match kinds[op.f as usize] {
-            Kind::Set => KvOp::Set(values.id_encoded(value)),
-            Kind::Get => KvOp::Get(values.id_encoded(value)),
-            Kind::Append => KvOp::Append(values.id_encoded(value)),
-            _ => {
-                let [e, n] = encoding::list_items::<2>(value).expect("checked by split");
-                KvOp::Cas {
-                    expected: values.id_encoded(e),
-                    new: values.id_encoded(n),
+        }));
+        for (op, value) in ops.iter().zip(&observed) {
+            let values = &mut model.values;
+            let kop = match kinds[op.f as usize] {
+                Kind::Set => KvOp::Set(values.id_encoded(value)),
+                Kind::Get => KvOp::Get(values.id_encoded(value)),
+                Kind::Append => KvOp::Append(values.id_encoded(value)),
+                _ => {
+                    let [e, n] = encoding::list_items::<2>(value).expect("checked by split");
+                    KvOp::Cas {
+                        expected: values.id_encoded(e),
+                        new: values.id_encoded(n),
+                    }
                 }
-            }
-        };
-        model.ops.push(kop);
-        intervals.push(interval(history, op));
+            };
+            model.ops.push(kop);
+            intervals.push(interval(history, op));
+        }
     }
     let mut p = Partition {
         label: String::new(),
@@ -435,12 +445,15 @@ pub fn prune_unobserved_info_writes(p: &mut Partition<KvModel>) {
     }
     let n_values = p.model.values.len();
     let mut keep = vec![true; ops.len()];
+    let mut observed = vec![false; n_values];
+    let mut first_observer_ret: Vec<Option<i64>> = vec![None; n_values];
+    let mut writers = vec![0u32; n_values];
     // Dropping an info cas can make the value it expected unobserved, so
     // repeat until nothing changes.
-    let (observed, first_observer_ret, writers) = loop {
-        let mut observed = vec![false; n_values];
-        let mut first_observer_ret: Vec<Option<i64>> = vec![None; n_values];
-        let mut writers = vec![0u32; n_values];
+    loop {
+        observed.fill(false);
+        first_observer_ret.fill(None);
+        writers.fill(0);
         writers[p.model.initial as usize] += 1;
         for ((o, iv), _) in ops.iter().zip(&p.intervals).zip(&keep).filter(|(_, k)| **k) {
             let seen = match *o {
@@ -475,9 +488,9 @@ pub fn prune_unobserved_info_writes(p: &mut Partition<KvModel>) {
             }
         }
         if !changed {
-            break (observed, first_observer_ret, writers);
+            break;
         }
-    };
+    }
     for ((o, iv), k) in ops.iter().zip(p.intervals.iter_mut()).zip(&keep) {
         if let KvOp::Set(v) | KvOp::Cas { new: v, .. } = *o
             && iv.ret.is_none()

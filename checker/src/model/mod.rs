@@ -257,14 +257,7 @@ pub struct Interner {
 
 impl Default for Interner {
     fn default() -> Self {
-        let mut i = Interner {
-            arena: Vec::new(),
-            ends: Vec::new(),
-            table: HashTable::new(),
-            scratch: Vec::new(),
-        };
-        i.id(&Val::Nil);
-        i
+        Interner::with_capacity(0, 0)
     }
 }
 
@@ -280,6 +273,19 @@ fn table_hash(h: u32) -> u64 {
 }
 
 impl Interner {
+    /// An interner with room for `values` values of `bytes` bytes in all
+    /// before it grows.
+    pub fn with_capacity(values: usize, bytes: usize) -> Interner {
+        let mut i = Interner {
+            arena: Vec::with_capacity(bytes),
+            ends: Vec::with_capacity(values),
+            table: HashTable::with_capacity(values),
+            scratch: Vec::new(),
+        };
+        i.id(&Val::Nil);
+        i
+    }
+
     pub fn id(&mut self, v: &Val) -> u32 {
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
@@ -394,9 +400,13 @@ pub fn interval(history: &History, op: &Op) -> Interval {
 /// Whether `op` is a read that constrains nothing: one that did not return
 /// ok, or (when nil means "unknown") returned nil.
 pub fn unconstrained_read(history: &History, op: &Op, nil_read: NilRead) -> bool {
-    matches!(history.f(op), "get" | "read")
-        && (op.status != Status::Ok
-            || (nil_read == NilRead::Unknown && encoding::is_nil(history.values.get(op.output))))
+    matches!(history.f(op), "get" | "read") && read_constrains_nothing(history, op, nil_read)
+}
+
+/// Whether `op`, a read, constrains nothing (see [`unconstrained_read`]).
+pub fn read_constrains_nothing(history: &History, op: &Op, nil_read: NilRead) -> bool {
+    op.status != Status::Ok
+        || (nil_read == NilRead::Unknown && encoding::is_nil(history.values.get(op.output)))
 }
 
 /// Splits `history` into jobs for `kind` (not `Auto`).
