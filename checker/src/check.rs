@@ -405,11 +405,8 @@ pub fn check_file(path: impl AsRef<Path>, opts: &CheckOptions) -> Result<Outcome
     }
     .map_err(|e| e.with_path(path))?;
     let (history, format) = if format == Format::Jsonl && !whole {
-        let threads = match opts.threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n.min(MAX_THREADS),
-        };
-        let history = format::jsonl::read(file, prefix, threads).map_err(|e| e.with_path(path))?;
+        let history = format::jsonl::read(file, prefix, worker_threads(opts.threads))
+            .map_err(|e| e.with_path(path))?;
         (history, format)
     } else {
         file.read_to_end(&mut prefix).map_err(io)?;
@@ -538,10 +535,11 @@ pub fn check_history(
         model
     };
     let history = Arc::new(history);
-    let jobs: Vec<Mutex<Box<dyn Job>>> = model::partitions(model, &history, sem)?
-        .into_iter()
-        .map(Mutex::new)
-        .collect();
+    let jobs: Vec<Mutex<Box<dyn Job>>> =
+        model::partitions(model, &history, sem, worker_threads(opts.threads))?
+            .into_iter()
+            .map(Mutex::new)
+            .collect();
     let ctl = Control::new(
         opts.time_limit.and_then(|t| start.checked_add(t)),
         opts.memo_limit_bytes,
@@ -711,6 +709,15 @@ fn nothing_completed(history: &History) -> Option<String> {
 /// More worker threads than this are not started, whatever was asked.
 pub const MAX_THREADS: usize = 256;
 
+/// The threads to use when `requested` (0: one per core) are asked for.
+fn worker_threads(requested: usize) -> usize {
+    match requested {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+    .clamp(1, MAX_THREADS)
+}
+
 struct Decided {
     outcomes: Vec<Option<SearchResult>>,
     mem_peak: usize,
@@ -762,13 +769,7 @@ fn decide_all(
             })
             .collect(),
     );
-    let threads = if threads == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        threads
-    }
-    .min(jobs.len())
-    .clamp(1, MAX_THREADS);
+    let threads = worker_threads(threads).min(jobs.len()).max(1);
     // Each partition's result and the round that gave it.
     let outcomes: Vec<Mutex<Option<(u32, SearchResult)>>> =
         jobs.iter().map(|_| Mutex::new(None)).collect();

@@ -223,7 +223,7 @@ pub fn page_data(outcome: &Outcome) -> PageData {
             None
         } else {
             let jobs = jobs.get_or_insert_with(|| {
-                model::partitions(outcome.model, &outcome.history, &outcome.semantics)
+                model::partitions(outcome.model, &outcome.history, &outcome.semantics, 1)
                     .unwrap_or_default()
             });
             jobs.iter_mut()

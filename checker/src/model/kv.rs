@@ -1,15 +1,14 @@
 //! The key-value model: each key is an independent register with `set`/`put`,
 //! `get`, `cas` and `append`; `noop` touches no key.
 
-use super::{
-    Interner, Job, Partition, Semantics, bad_op, checked_ops, interval, read_constrains_nothing,
-};
+use super::{Interner, Job, Partition, Semantics, bad_op, interval, read_constrains_nothing};
 use crate::encoding;
 use crate::error::CheckError;
-use crate::history::{History, Op, ValRef};
+use crate::history::{History, Op, Status, ValRef};
 use crate::search::{Control, FxBuild, SearchResult, SeqModel};
 use crate::value::Val;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 /// One operation on a key, values interned (0 = absent).
@@ -259,14 +258,15 @@ impl Job for KvJob {
     }
 }
 
-/// Splits by key. Info reads, noops and (with [`super::NilRead::Unknown`])
-/// ok reads of nil constrain nothing and are left out. Malformed ops are
-/// refused here, before any search.
+/// Splits by key, on up to `threads` threads. Info reads, noops and (with
+/// [`super::NilRead::Unknown`]) ok reads of nil constrain nothing and are
+/// left out. Malformed ops are refused here, before any search.
 pub fn partitions(
     history: &Arc<History>,
     sem: &Semantics,
+    threads: usize,
 ) -> Result<Vec<Box<dyn Job>>, CheckError> {
-    Ok(split(history, sem)?
+    Ok(split(history, sem, threads)?
         .into_iter()
         .map(|(key, op_ids)| {
             let key = encoding::decode(history.values.get(key));
@@ -286,7 +286,7 @@ pub fn key_partitions(
     history: &History,
     sem: &Semantics,
 ) -> Result<Vec<Partition<KvModel>>, CheckError> {
-    Ok(split(history, sem)?
+    Ok(split(history, sem, 1)?
         .into_iter()
         .map(|(key, candidates)| {
             let key = encoding::decode(history.values.get(key));
@@ -297,12 +297,75 @@ pub fn key_partitions(
         .collect())
 }
 
-/// Each key (in order of first use) with the ids of its ops that take part.
-fn split(history: &History, sem: &Semantics) -> Result<Vec<(ValRef, Vec<usize>)>, CheckError> {
+/// Each key's ops (in order of first use) with the ids of its ops that take
+/// part. Long histories are split in ranges of ops on up to `threads`
+/// threads, joined in op order (the first malformed op is the one refused).
+fn split(
+    history: &History,
+    sem: &Semantics,
+    threads: usize,
+) -> Result<Vec<(ValRef, Vec<usize>)>, CheckError> {
+    let pieces = threads.clamp(1, history.ops.len().div_ceil(SPLIT_RANGE_MIN).max(1));
+    split_in(history, sem, pieces)
+}
+
+/// [`split`] in `pieces` ranges of ops, each on a thread.
+fn split_in(
+    history: &History,
+    sem: &Semantics,
+    pieces: usize,
+) -> Result<Vec<(ValRef, Vec<usize>)>, CheckError> {
     let kinds: Vec<Option<Kind>> = history.fns.iter().map(|f| kind(f)).collect();
+    let n = history.ops.len();
+    if pieces <= 1 {
+        return split_range(history, sem, &kinds, 0..n);
+    }
+    let ranges: Vec<std::ops::Range<usize>> = (0..pieces)
+        .map(|i| i * n / pieces..(i + 1) * n / pieces)
+        .collect();
+    let split_ranges = std::thread::scope(|s| {
+        let rest: Vec<_> = ranges[1..]
+            .iter()
+            .map(|r| s.spawn(|| split_range(history, sem, &kinds, r.clone())))
+            .collect();
+        let first = split_range(history, sem, &kinds, ranges[0].clone());
+        std::iter::once(first)
+            .chain(rest.into_iter().map(|h| h.join().expect("split thread")))
+            .collect::<Vec<_>>()
+    });
     let mut by_key: HashMap<ValRef, usize, FxBuild> = HashMap::default();
     let mut parts: Vec<(ValRef, Vec<usize>)> = Vec::new();
-    for (id, op) in checked_ops(history) {
+    for range in split_ranges {
+        for (key, ids) in range? {
+            match by_key.entry(key) {
+                Entry::Occupied(e) => parts[*e.get()].1.extend(ids),
+                Entry::Vacant(e) => {
+                    e.insert(parts.len());
+                    parts.push((key, ids));
+                }
+            }
+        }
+    }
+    Ok(parts)
+}
+
+/// Ops split on one thread at least.
+const SPLIT_RANGE_MIN: usize = 1 << 18;
+
+/// [`split`] of the ops in `range`.
+fn split_range(
+    history: &History,
+    sem: &Semantics,
+    kinds: &[Option<Kind>],
+    range: std::ops::Range<usize>,
+) -> Result<Vec<(ValRef, Vec<usize>)>, CheckError> {
+    let mut by_key: HashMap<ValRef, usize, FxBuild> = HashMap::default();
+    let mut parts: Vec<(ValRef, Vec<usize>)> = Vec::new();
+    let start = range.start;
+    for (i, op) in history.ops[range].iter().enumerate() {
+        if op.status == Status::Fail {
+            continue;
+        }
         let Some(k) = kinds[op.f as usize] else {
             return Err(bad_op(history, op, "kv", EXPECTED));
         };
@@ -320,7 +383,7 @@ fn split(history: &History, sem: &Semantics) -> Result<Vec<(ValRef, Vec<usize>)>
             parts.push((op.key, Vec::new()));
             parts.len() - 1
         });
-        parts[pi].1.push(id);
+        parts[pi].1.push(start + i);
     }
     Ok(parts)
 }
@@ -546,6 +609,65 @@ mod tests {
         fn end_search(&mut self) {
             self.0.end_search()
         }
+    }
+
+    /// Splitting the ops in ranges on several threads gives each key the
+    /// same ops in the same order, and refuses the same first malformed op.
+    #[test]
+    fn split_in_ranges_is_split_at_once() {
+        let mut rng = Rng::new(13);
+        let (mut refused, mut split) = (0, 0);
+        for seed in 0..300u64 {
+            let mut events = kv_history(&GenOptions {
+                ops: 50 + rng.below(300) as usize,
+                processes: 2 + rng.below(8) as usize,
+                keys: 1 + rng.below(20) as usize,
+                info_rate: 0.1,
+                with_fail: true,
+                seed,
+            });
+            // Some histories get a malformed op or two.
+            for _ in 0..rng.below(3) {
+                let at = rng.below(events.len() as u64) as usize;
+                if events[at].kind != EventType::Invoke {
+                    continue;
+                }
+                match rng.below(3) {
+                    0 => events[at].f = "frob".into(),
+                    1 if events[at].f == "cas" => events[at].value = Val::Int(1),
+                    _ => events[at].key = None,
+                }
+                let (p, f, key) = (
+                    events[at].process.clone(),
+                    events[at].f.clone(),
+                    events[at].key.clone(),
+                );
+                if let Some(c) = events[at + 1..].iter_mut().find(|e| e.process == p) {
+                    (c.f, c.key) = (f, key);
+                }
+            }
+            let history = History::from_events(events).expect("well-formed");
+            let sem = Semantics::default();
+            let whole = split_in(&history, &sem, 1);
+            match &whole {
+                Ok(_) => split += 1,
+                Err(_) => refused += 1,
+            }
+            for pieces in 2..6 {
+                let ranges = split_in(&history, &sem, pieces);
+                match (&whole, &ranges) {
+                    (Ok(a), Ok(b)) => assert_eq!(a, b, "seed {seed}, {pieces} pieces"),
+                    (Err(a), Err(b)) => {
+                        assert_eq!(a.to_string(), b.to_string(), "seed {seed}, {pieces} pieces")
+                    }
+                    _ => panic!("seed {seed}, {pieces} pieces: {whole:?} / {ranges:?}"),
+                }
+            }
+        }
+        assert!(
+            refused > 50 && split > 50,
+            "refused {refused}, split {split}"
+        );
     }
 
     /// Grouping unread sets and refusing stranding steps are reductions of

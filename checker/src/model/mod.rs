@@ -409,14 +409,16 @@ pub fn read_constrains_nothing(history: &History, op: &Op, nil_read: NilRead) ->
         || (nil_read == NilRead::Unknown && encoding::is_nil(history.values.get(op.output)))
 }
 
-/// Splits `history` into jobs for `kind` (not `Auto`).
+/// Splits `history` into jobs for `kind` (not `Auto`), on up to `threads`
+/// threads.
 pub fn partitions(
     kind: ModelKind,
     history: &Arc<History>,
     sem: &Semantics,
+    threads: usize,
 ) -> Result<Vec<Box<dyn Job>>, CheckError> {
     match kind {
-        ModelKind::Kv | ModelKind::Auto => kv::partitions(history, sem),
+        ModelKind::Kv | ModelKind::Auto => kv::partitions(history, sem, threads),
         ModelKind::Register | ModelKind::CasRegister => register::partitions(history, sem),
         ModelKind::Mutex => mutex::partitions(history),
         ModelKind::MultiRegister => multi_register::partitions(history, sem),
