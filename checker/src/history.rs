@@ -205,8 +205,21 @@ impl Values {
         if r == ValRef::NIL || r == ValRef::NONE {
             return encoding::NIL_BYTES;
         }
-        let chunk = &self.chunks[(r.0 >> 32) as usize];
-        let mut at = (r.0 & 0xffff_ffff) as usize;
+        Values::stored(&self.chunks[(r.0 >> 32) as usize], r.0 & 0xffff_ffff)
+    }
+
+    /// The encoding of a value at a local reference into `chunk` (see
+    /// [`Values::put`]), nil's for [`ValRef::NIL`].
+    pub fn get_local(chunk: &[u8], r: ValRef) -> &[u8] {
+        if r == ValRef::NIL || r == ValRef::NONE {
+            return encoding::NIL_BYTES;
+        }
+        Values::stored(chunk, r.0)
+    }
+
+    /// The value stored at `at` in `chunk`: its length, then its encoding.
+    fn stored(chunk: &[u8], at: u64) -> &[u8] {
+        let mut at = at as usize;
         let mut len = 0usize;
         let mut shift = 0;
         loop {

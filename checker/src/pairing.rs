@@ -465,6 +465,21 @@ impl Segment {
         Ok(())
     }
 
+    /// The value `process`'s op pending in the segment was invoked with,
+    /// if the segment holds one and that value is `encoded` (a completion
+    /// that repeats it shares it).
+    pub fn pending_input(
+        &self,
+        procs: &Procs,
+        process: i64,
+        values: &[u8],
+        encoded: &[u8],
+    ) -> Option<ValRef> {
+        let state = procs.get(process);
+        let input = self.ops.get(state.checked_sub(2)? as usize)?.input;
+        (Values::get_local(values, input) == encoded).then_some(input)
+    }
+
     /// Takes a client event; `Err` (the error kept in the segment) if it
     /// does not pair. `fns` and `keys` name the event's and earlier ops'
     /// names and keys, for errors.
@@ -845,7 +860,13 @@ impl Events {
             Some(process) => {
                 self.scratch.clear();
                 encoding::encode(&e.value, &mut self.scratch);
-                let value = Values::put(&mut self.values, &self.scratch);
+                let value = match e.kind {
+                    EventType::Invoke => None,
+                    _ => self
+                        .seg
+                        .pending_input(&self.procs, process, &self.values, &self.scratch),
+                }
+                .unwrap_or_else(|| Values::put(&mut self.values, &self.scratch));
                 let key = e.key.as_ref().map(|k| {
                     self.scratch.clear();
                     encoding::encode(k, &mut self.scratch);

@@ -265,7 +265,9 @@ impl<'a> Cur<'a> {
 }
 
 impl Cur<'_> {
-    /// Moves past `lit` if the input continues with it.
+    /// Moves past `lit` if the input continues with it. Inlined, so that
+    /// comparing with a literal of known length needs no call.
+    #[inline(always)]
     fn lit(&mut self, lit: &[u8]) -> Option<()> {
         self.b[self.i..]
             .starts_with(lit)

@@ -197,7 +197,20 @@ fn take(batch: &mut Batch, procs: &mut Procs) -> Result<(), Refused> {
         let f = std::str::from_utf8(batch.fns.get(e.f as usize)).expect("validated UTF-8");
         return batch.seg.push_nemesis(line, e.time, e.kind, f, value);
     };
-    let value = Values::seal_last(&mut batch.bytes, start);
+    // A completion that repeats its invoke's value shares it.
+    let shared = match e.kind {
+        EventType::Invoke => None,
+        _ => batch
+            .seg
+            .pending_input(procs, process, &batch.bytes, &batch.bytes[start..end]),
+    };
+    let value = match shared {
+        Some(input) => {
+            batch.bytes.truncate(start);
+            input
+        }
+        None => Values::seal_last(&mut batch.bytes, start),
+    };
     batch.seg.push(
         procs,
         SegEvent {
