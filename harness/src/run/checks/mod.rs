@@ -94,7 +94,14 @@ impl Findings {
         if !self.log_order.ok() {
             parts.push("log indexes out of real-time order".into());
         }
-        let ids: Vec<String> = self.found_crashes().map(|c| c.node.to_string()).collect();
+        // A node restarted after a crash may crash again: named once.
+        let ids: Vec<String> = self
+            .found_crashes()
+            .map(|c| c.node)
+            .collect::<std::collections::BTreeSet<_>>()
+            .iter()
+            .map(|id| id.to_string())
+            .collect();
         if !ids.is_empty() {
             parts.push(format!("node {} exited on its own", ids.join(", ")));
         }
@@ -263,6 +270,12 @@ mod tests {
             node: 3,
             status: "signal: 9".into(),
             time_s: 12.5,
+            setup_error: None,
+        });
+        f.crashes.push(Crash {
+            node: 3,
+            status: "signal: 9".into(),
+            time_s: 20.0,
             setup_error: None,
         });
         assert_eq!(f.exit_code(), 1);
