@@ -296,6 +296,13 @@ impl Cur<'_> {
 /// "key":"k7","value":"v12"}`, no spaces; `index`, `time` and `key`
 /// optional), with few comparisons; `None` for any other line.
 pub(super) fn template(b: &[u8], line: u32, batch: &mut Batch) -> Option<()> {
+    (template_prefix(b, line, batch)? == b.len()).then_some(())
+}
+
+/// [`template`] of the line at the start of `b`, which goes on past it:
+/// how many bytes the line takes. (No token of the template crosses a
+/// control character, so a line break ends it.)
+pub(super) fn template_prefix(b: &[u8], line: u32, batch: &mut Batch) -> Option<usize> {
     let mut c = Cur { b, i: 0 };
     c.lit(b"{")?;
     if c.lit(b"\"index\":").is_some() {
@@ -335,9 +342,6 @@ pub(super) fn template(b: &[u8], line: u32, batch: &mut Batch) -> Option<()> {
     c.value(&mut batch.bytes, 0)?;
     let value = (start, batch.bytes.len() as u32);
     c.lit(b"}")?;
-    if c.i != b.len() {
-        return None;
-    }
     batch.events.push(Ev {
         line,
         time,
@@ -347,7 +351,7 @@ pub(super) fn template(b: &[u8], line: u32, batch: &mut Batch) -> Option<()> {
         key,
         value,
     });
-    Some(())
+    Some(c.i)
 }
 
 /// Parses a line in the common shape into `batch`; `None` if the line is

@@ -94,40 +94,38 @@ fn parse_block(
     batch.keys.clear();
     batch.seg.reset(block_first_line == 1);
     batch.seg.reserve(block.len() / 200);
-    let mut rel = 0usize;
+    // Pieces between newlines, the last one after the last newline.
+    let mut pieces = 0usize;
     let mut start = 0;
-    let ends = memchr::memchr_iter(b'\n', block).chain(std::iter::once(block.len()));
-    for end in ends {
-        let raw = &block[start..end];
-        start = end + 1;
-        let line_no = rel;
-        rel += 1;
-        let trimmed = raw.trim_ascii();
-        if trimmed.is_empty() {
-            continue;
-        }
-        let mark = (batch.events.len(), batch.bytes.len());
-        let fast = fast::template(trimmed, line_no as u32, &mut batch).is_some() || {
-            batch.events.truncate(mark.0);
-            batch.bytes.truncate(mark.1);
-            fast::line(trimmed, line_no as u32, &mut batch).is_some()
-        };
-        if !fast {
-            batch.events.truncate(mark.0);
-            batch.bytes.truncate(mark.1);
-            match slow_path(
-                trimmed,
-                raw,
-                block_first_line + line_no,
-                line_no as u32,
-                &mut batch,
-            ) {
-                Ok(true) => {}
-                Ok(false) => continue,
-                Err(e) => {
-                    batch.seg.fail(line_no as u32 + 1, Problem::Text(e));
+    while start <= block.len() {
+        let line_no = pieces;
+        pieces += 1;
+        // A line in the template's shape ending at a newline is parsed
+        // without looking for its end first.
+        if block.get(start) == Some(&b'{') {
+            let mark = (batch.events.len(), batch.bytes.len());
+            let taken = fast::template_prefix(&block[start..], line_no as u32, &mut batch);
+            if let Some(len) = taken
+                && matches!(block.get(start + len), Some(b'\n') | None)
+            {
+                if take(&mut batch, procs).is_err() {
                     break;
                 }
+                start += len + 1;
+                continue;
+            }
+            batch.events.truncate(mark.0);
+            batch.bytes.truncate(mark.1);
+        }
+        let end = memchr::memchr(b'\n', &block[start..]).map_or(block.len(), |i| start + i);
+        let raw = &block[start..end];
+        start = end + 1;
+        match other_line(raw, block_first_line, line_no, &mut batch) {
+            Ok(false) => continue,
+            Ok(true) => {}
+            Err(e) => {
+                batch.seg.fail(line_no as u32 + 1, Problem::Text(e));
+                break;
             }
         }
         if take(&mut batch, procs).is_err() {
@@ -136,10 +134,42 @@ fn parse_block(
     }
     batch.seg.seal(procs);
     batch.bytes.shrink_to_fit();
-    // One piece more than there are newlines; a last line without one
-    // counts too.
-    batch.lines = rel - usize::from(block.last().is_none_or(|&b| b == b'\n'));
+    // A last line without a newline counts too.
+    batch.lines = pieces - usize::from(block.last().is_none_or(|&b| b == b'\n'));
     batch
+}
+
+/// Parses a line (`raw`, line `line_no` of the block) that is not in the
+/// template's shape into the batch's events: `Ok(false)` for a blank line
+/// or the header, `Err` with what was expected.
+fn other_line(
+    raw: &[u8],
+    block_first_line: usize,
+    line_no: usize,
+    batch: &mut Batch,
+) -> Result<bool, String> {
+    let trimmed = raw.trim_ascii();
+    if trimmed.is_empty() {
+        return Ok(false);
+    }
+    let mark = (batch.events.len(), batch.bytes.len());
+    if fast::template(trimmed, line_no as u32, batch).is_some() {
+        return Ok(true);
+    }
+    batch.events.truncate(mark.0);
+    batch.bytes.truncate(mark.1);
+    if fast::line(trimmed, line_no as u32, batch).is_some() {
+        return Ok(true);
+    }
+    batch.events.truncate(mark.0);
+    batch.bytes.truncate(mark.1);
+    slow_path(
+        trimmed,
+        raw,
+        block_first_line + line_no,
+        line_no as u32,
+        batch,
+    )
 }
 
 /// Parses a line with serde_json into the batch's events: `Ok(false)` for
