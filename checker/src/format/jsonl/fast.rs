@@ -89,16 +89,21 @@ impl<'a> Cur<'a> {
         // Most strings are plain ASCII: one pass to the first byte that
         // ends them or needs a look, eight bytes at a time.
         let mut stop = 0;
-        while let Some(word) = rest.get(stop..stop + 8) {
-            let stops = string_stops(u64::from_le_bytes(word.try_into().expect("8 bytes")));
-            if stops != 0 {
+        loop {
+            if let Some(word) = rest.get(stop..stop + 8) {
+                let stops = string_stops(u64::from_le_bytes(word.try_into().expect("8 bytes")));
+                if stops == 0 {
+                    stop += 8;
+                    continue;
+                }
+                stop += stops.trailing_zeros() as usize / 8;
                 break;
             }
-            stop += 8;
+            stop += rest[stop..]
+                .iter()
+                .position(|&c| STOPS_STRING[c as usize])?;
+            break;
         }
-        stop += rest[stop..]
-            .iter()
-            .position(|&c| STOPS_STRING[c as usize])?;
         let end = match rest[stop] {
             b'"' => stop,
             // Escapes and control characters: the slow path.
