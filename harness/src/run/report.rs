@@ -198,6 +198,7 @@ pub fn page(summary: &Value, events: &[Event], timeline: &str) -> String {
                     "ok ({} answers' log indexes follow real time)",
                     order["checked"]
                 ),
+                Some("not-checked") => "not checked (no answer named a log index)".into(),
                 Some(v) => v.to_uppercase(),
                 None => "?".into(),
             }
