@@ -64,14 +64,16 @@ const POW10: [u64; 9] = [
     100_000_000,
 ];
 
-struct Cur<'a> {
+/// A position in a line. With `SPACES` false (the template's lines) no
+/// whitespace is skipped anywhere, and none is looked for.
+struct Cur<'a, const SPACES: bool> {
     b: &'a [u8],
     i: usize,
 }
 
-impl<'a> Cur<'a> {
+impl<'a, const SPACES: bool> Cur<'a, SPACES> {
     fn ws(&mut self) {
-        while self.i < self.b.len() && matches!(self.b[self.i], b' ' | b'\t' | b'\r') {
+        while SPACES && self.i < self.b.len() && matches!(self.b[self.i], b' ' | b'\t' | b'\r') {
             self.i += 1;
         }
     }
@@ -83,6 +85,7 @@ impl<'a> Cur<'a> {
 
     /// A string without escapes or control characters, valid UTF-8:
     /// its bytes.
+    #[inline(always)]
     fn string(&mut self) -> Option<&'a [u8]> {
         self.eat(b'"')?;
         let rest = &self.b[self.i..];
@@ -133,6 +136,7 @@ impl<'a> Cur<'a> {
     }
 
     /// An integer that fits an i64 (no fraction or exponent).
+    #[inline(always)]
     fn int(&mut self) -> Option<i64> {
         self.ws();
         let rest = &self.b[self.i..];
@@ -269,7 +273,7 @@ impl<'a> Cur<'a> {
     }
 }
 
-impl Cur<'_> {
+impl<const SPACES: bool> Cur<'_, SPACES> {
     /// Moves past `lit` if the input continues with it. Inlined, so that
     /// comparing with a literal of known length needs no call.
     #[inline(always)]
@@ -308,7 +312,7 @@ pub(super) fn template(b: &[u8], line: u32, batch: &mut Batch) -> Option<()> {
 /// how many bytes the line takes. (No token of the template crosses a
 /// control character, so a line break ends it.)
 pub(super) fn template_prefix(b: &[u8], line: u32, batch: &mut Batch) -> Option<usize> {
-    let mut c = Cur { b, i: 0 };
+    let mut c = Cur::<false> { b, i: 0 };
     c.lit(b"{")?;
     if c.lit(b"\"index\":").is_some() {
         c.int().filter(|&i| i >= 0)?;
@@ -362,7 +366,7 @@ pub(super) fn template_prefix(b: &[u8], line: u32, batch: &mut Batch) -> Option<
 /// Parses a line in the common shape into `batch`; `None` if the line is
 /// anything else (including the header and every error).
 pub(super) fn line(b: &[u8], line: u32, batch: &mut Batch) -> Option<()> {
-    let mut c = Cur { b, i: 0 };
+    let mut c = Cur::<true> { b, i: 0 };
     c.eat(b'{')?;
     let (mut time, mut process, mut kind, mut f, mut key, mut value) =
         (None, None, None, None, None, None);
