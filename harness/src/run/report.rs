@@ -140,10 +140,7 @@ pub fn page(summary: &Value, events: &[Event], timeline: &str) -> String {
                     .map_or("none".into(), |t| format!("{t:.1} s into the run")),
             },
         ),
-        (
-            "WAL repairs",
-            summary["node_checks"]["wal_repairs"].to_string(),
-        ),
+        ("WAL repairs", wal_repairs(&summary["node_checks"])),
         (
             "snapshots taken / installed",
             snapshot_counts(&summary["node_checks"]),
@@ -264,6 +261,18 @@ frame.addEventListener("load", async () => {
   copy();
   new MutationObserver(copy).observe(src, { attributes: true });
 });"#;
+
+/// Repairs at start-up, and how many were checked against a torn write
+/// the harness left (shown when any was).
+fn wal_repairs(node_checks: &Value) -> String {
+    let repairs = node_checks["wal_repairs"].to_string();
+    match node_checks["wal_repairs_checked"].as_u64() {
+        Some(checked) if checked > 0 => {
+            format!("{repairs} ({checked} checked against a torn write the harness left)")
+        }
+        _ => repairs,
+    }
+}
 
 /// Snapshots taken and installed, in all and per node (`3 / 1 (n1 2/0, …)`).
 fn snapshot_counts(node_checks: &Value) -> String {

@@ -10,10 +10,11 @@
 //! `EntryHashes` RPCs; another target implements the same trait from its own
 //! status API. [`raftkv_tear_tail`] leaves a torn write in a stopped raftkv
 //! node's log, for kills that stand for a crash in the middle of a write.
-//! [`raftkv_node_args`] gives local raftkv nodes a small snapshot threshold,
-//! so that every run crosses snapshots.
+//! [`raftkv_node_args`] gives most local raftkv nodes a small snapshot
+//! threshold, so that every run crosses snapshots, and a seeded minority a
+//! large one, so that restarts also replay long logs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -223,10 +224,39 @@ pub const RAFTKV_NODE_DEFAULTS: &[(&str, &str)] = &[
     ("--snapshot-catchup-entries", "100"),
 ];
 
-/// The extra arguments of a local raftkv node: [`RAFTKV_NODE_DEFAULTS`] not
-/// given in `given` (as `--flag=value` or `--flag value`), then `given`.
-pub fn raftkv_node_args(given: &[String]) -> Vec<String> {
-    let mut args: Vec<String> = RAFTKV_NODE_DEFAULTS
+/// What the nodes [`rare_snapshot_nodes`] picks get instead: a snapshot
+/// every few thousand entries and a long log behind it. Such a node
+/// restarts by replaying thousands of entries from its write-ahead log,
+/// entries a new leader overwrote among them, and when it leads, a lagging
+/// follower catches up by appends that overwrite its tail, not by a
+/// snapshot. Their snapshot indexes are multiples of the others', so every
+/// node's snapshots stay comparable.
+pub const RAFTKV_RARE_SNAPSHOTS: &[(&str, &str)] = &[
+    ("--snapshot-entries", "6000"),
+    ("--snapshot-catchup-entries", "3000"),
+];
+
+/// The nodes of a run that snapshot rarely: a minority (half the nodes,
+/// rounded down), drawn from the run's seed.
+pub fn rare_snapshot_nodes(nodes: usize, seed: u64) -> BTreeSet<NodeId> {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    let mut ids: Vec<NodeId> = (1..=nodes as NodeId).collect();
+    ids.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x736e_6170));
+    ids.truncate(nodes / 2);
+    ids.into_iter().collect()
+}
+
+/// The flags of local raftkv node `id` beyond `given` (which every node
+/// gets): [`RAFTKV_RARE_SNAPSHOTS`] if it is one of `rare`, otherwise
+/// [`RAFTKV_NODE_DEFAULTS`]; a flag in `given` wins.
+pub fn raftkv_own_args(id: NodeId, rare: &BTreeSet<NodeId>, given: &[String]) -> Vec<String> {
+    let defaults = if rare.contains(&id) {
+        RAFTKV_RARE_SNAPSHOTS
+    } else {
+        RAFTKV_NODE_DEFAULTS
+    };
+    defaults
         .iter()
         .filter(|(flag, _)| {
             !given
@@ -234,9 +264,24 @@ pub fn raftkv_node_args(given: &[String]) -> Vec<String> {
                 .any(|a| a == flag || a.strip_prefix(flag).is_some_and(|r| r.starts_with('=')))
         })
         .map(|(flag, value)| format!("{flag}={value}"))
-        .collect();
-    args.extend(given.iter().cloned());
-    args
+        .collect()
+}
+
+/// The extra arguments of every local raftkv node of a run, by id: `given`,
+/// then its own ([`raftkv_own_args`]).
+pub fn raftkv_node_args(
+    nodes: usize,
+    seed: u64,
+    given: &[String],
+) -> BTreeMap<NodeId, Vec<String>> {
+    let rare = rare_snapshot_nodes(nodes, seed);
+    (1..=nodes as NodeId)
+        .map(|id| {
+            let mut args = given.to_vec();
+            args.extend(raftkv_own_args(id, &rare, given));
+            (id, args)
+        })
+        .collect()
 }
 
 /// The newest segment of a raftkv node's write-ahead log in `data_dir`
@@ -255,17 +300,34 @@ fn raftkv_last_segment(data_dir: &Path) -> Option<std::path::PathBuf> {
     }
 }
 
+/// A torn write the harness left at the end of a stopped node's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TornWrite {
+    /// The log file it went to.
+    pub file: std::path::PathBuf,
+    /// Where the whole records the node wrote ended: a repair at restart
+    /// must keep every byte before it (they were complete when it died).
+    pub kept: u64,
+    /// The bytes appended.
+    pub bytes: usize,
+}
+
 /// Appends the start of a record that never finished to the write-ahead log
 /// in `data_dir` (its newest segment), as a crash in the middle of an append
 /// leaves it: a frame header (`len`, `crc`, `type`) announcing more bytes
 /// than follow, and a few of them. Nothing after it is valid, so a correct
 /// node cuts it as a torn tail at start-up and loses nothing that was
-/// durable. The node must be stopped. Returns the bytes appended (0 when
-/// there is no log yet).
-pub fn raftkv_tear_tail(data_dir: &Path, rng: &mut ChaCha8Rng) -> Result<usize, String> {
+/// durable. The node must be stopped. `None` when there is no log yet.
+pub fn raftkv_tear_tail(
+    data_dir: &Path,
+    rng: &mut ChaCha8Rng,
+) -> Result<Option<TornWrite>, String> {
     let Some(path) = raftkv_last_segment(data_dir) else {
-        return Ok(0);
+        return Ok(None);
     };
+    let written =
+        std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let kept = raftkv_whole_frames_end(&written);
     let announced: u32 = rng.random_range(256..4096);
     let follow = rng.random_range(0..32usize);
     let mut torn = Vec::with_capacity(9 + follow);
@@ -279,7 +341,28 @@ pub fn raftkv_tear_tail(data_dir: &Path, rng: &mut ChaCha8Rng) -> Result<usize, 
         .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     file.write_all(&torn)
         .map_err(|e| format!("cannot append to {}: {e}", path.display()))?;
-    Ok(torn.len())
+    Ok(Some(TornWrite {
+        file: path,
+        kept,
+        bytes: torn.len(),
+    }))
+}
+
+/// Where the last whole frame of a raftkv log segment ends, going by the
+/// frames' lengths (`[len u32 LE][crc u32][len bytes]`): the end of the
+/// file, unless the node itself died in the middle of a write.
+fn raftkv_whole_frames_end(bytes: &[u8]) -> u64 {
+    const HEADER: usize = 8;
+    let mut pos = 0usize;
+    while let Some(len) = bytes.get(pos..pos + 4) {
+        let len = u32::from_le_bytes(len.try_into().expect("four bytes")) as usize;
+        let end = pos.saturating_add(HEADER).saturating_add(len);
+        if len == 0 || end > bytes.len() {
+            break;
+        }
+        pos = end;
+    }
+    pos as u64
 }
 
 #[cfg(test)]
@@ -311,22 +394,47 @@ mod tests {
     #[test]
     fn node_defaults_give_way_to_given_flags() {
         let given = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let frequent = BTreeSet::new();
         assert_eq!(
-            raftkv_node_args(&given(&["--election-timeout-min-ms=150"])),
-            given(&[
-                "--snapshot-entries=300",
-                "--snapshot-catchup-entries=100",
-                "--election-timeout-min-ms=150"
-            ])
+            raftkv_own_args(1, &frequent, &given(&["--election-timeout-min-ms=150"])),
+            given(&["--snapshot-entries=300", "--snapshot-catchup-entries=100"])
         );
         assert_eq!(
-            raftkv_node_args(&given(&["--snapshot-entries=0"])),
-            given(&["--snapshot-catchup-entries=100", "--snapshot-entries=0"])
+            raftkv_own_args(1, &frequent, &given(&["--snapshot-entries=0"])),
+            given(&["--snapshot-catchup-entries=100"])
         );
+        let rare = BTreeSet::from([1]);
         assert_eq!(
-            raftkv_node_args(&given(&["--snapshot-catchup-entries", "7"])),
-            given(&["--snapshot-entries=300", "--snapshot-catchup-entries", "7"])
+            raftkv_own_args(1, &rare, &given(&["--snapshot-catchup-entries", "7"])),
+            given(&["--snapshot-entries=6000"])
         );
+        let all = raftkv_node_args(3, 9, &given(&["--x=1"]));
+        assert_eq!(all.len(), 3);
+        assert!(all.values().all(|a| a[0] == "--x=1" && a.len() == 3));
+    }
+
+    #[test]
+    fn a_seeded_minority_of_nodes_snapshots_rarely() {
+        let mut drawn = BTreeSet::new();
+        for seed in 0..40 {
+            let rare = rare_snapshot_nodes(5, seed);
+            assert_eq!(rare, rare_snapshot_nodes(5, seed), "reproducible");
+            assert_eq!(rare.len(), 2);
+            assert!(rare.iter().all(|id| (1..=5).contains(id)));
+            drawn.extend(rare);
+        }
+        assert_eq!(drawn.len(), 5, "every node is drawn on some seed");
+        assert!(rare_snapshot_nodes(1, 3).is_empty());
+        assert_eq!(rare_snapshot_nodes(3, 3).len(), 1);
+        let args = raftkv_node_args(5, 7, &[]);
+        let rare = rare_snapshot_nodes(5, 7);
+        for (id, a) in &args {
+            let every = if rare.contains(id) { "6000" } else { "300" };
+            assert!(
+                a.contains(&format!("--snapshot-entries={every}")),
+                "{id}: {a:?}"
+            );
+        }
     }
 
     #[test]
@@ -334,17 +442,23 @@ mod tests {
         use rand::SeedableRng;
         let dir = tempfile::tempdir().unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        assert_eq!(raftkv_tear_tail(dir.path(), &mut rng), Ok(0));
+        assert_eq!(raftkv_tear_tail(dir.path(), &mut rng), Ok(None));
         let old = dir.path().join(format!("wal-{:016x}-{:016x}.log", 1, 1));
         let new = dir.path().join(format!("wal-{:016x}-{:016x}.log", 2, 900));
         std::fs::write(&old, b"older").unwrap();
         std::fs::write(dir.path().join("snap-1.snap"), b"snapshot").unwrap();
+        // Two whole frames (bodies of 3 and 1 bytes), then the start of one
+        // the node itself never finished.
+        let records: &[u8] = &[
+            3, 0, 0, 0, 9, 9, 9, 9, 2, 1, 1, 1, 0, 0, 0, 7, 7, 7, 7, 2, 50, 0,
+        ];
         for _ in 0..20 {
-            std::fs::write(&new, b"records").unwrap();
-            let n = raftkv_tear_tail(dir.path(), &mut rng).unwrap();
+            std::fs::write(&new, records).unwrap();
+            let torn = raftkv_tear_tail(dir.path(), &mut rng).unwrap().unwrap();
+            assert_eq!((torn.file.as_path(), torn.kept), (new.as_path(), 20));
             let bytes = std::fs::read(&new).unwrap();
-            assert_eq!(bytes.len(), 7 + n);
-            let tail = &bytes[7..];
+            assert_eq!(bytes.len(), records.len() + torn.bytes);
+            let tail = &bytes[records.len()..];
             let announced = u32::from_le_bytes(tail[..4].try_into().unwrap()) as usize;
             assert!(announced > tail.len(), "{announced} <= {}", tail.len());
         }
@@ -352,6 +466,9 @@ mod tests {
         // A log from before segments.
         let legacy = tempfile::tempdir().unwrap();
         std::fs::write(legacy.path().join("wal.log"), b"records").unwrap();
-        assert!(raftkv_tear_tail(legacy.path(), &mut rng).unwrap() >= 9);
+        let torn = raftkv_tear_tail(legacy.path(), &mut rng).unwrap().unwrap();
+        assert!(torn.bytes >= 9);
+        assert_eq!(raftkv_whole_frames_end(&[1, 0, 0, 0, 0, 0, 0, 0, 2]), 9);
+        assert_eq!(raftkv_whole_frames_end(&[1, 0, 0, 0, 0, 0, 0, 0]), 0);
     }
 }

@@ -23,6 +23,12 @@
 //! - a snapshot installed from the leader never takes the state machine
 //!   back: its index is not below the index the node had applied.
 //!
+//! - a repair cuts only what a crash tore: where the harness killed a node
+//!   and left a torn write after the whole records of its log (the run's
+//!   history says where those records ended), the node's repair at restart
+//!   cuts from that point, not before it. Cutting more loses records the
+//!   node had written, and so perhaps acknowledged.
+//!
 //! The logs also tell how often a node cut a torn tail off its write-ahead
 //! log at start-up (a repair, not a violation) and how many snapshots each
 //! node took and installed; the report counts them.
@@ -64,6 +70,8 @@ pub struct NodeLogReport {
     pub leader_views_checked: usize,
     /// WAL repairs at start-up (torn tails cut), per node.
     pub wal_repairs: BTreeMap<u64, usize>,
+    /// Repairs compared with a torn write the harness left.
+    pub repairs_checked: usize,
     /// Snapshots each node took of its own state machine.
     pub snapshots_taken: BTreeMap<u64, usize>,
     /// Snapshots each node installed from a leader.
@@ -109,6 +117,7 @@ impl NodeLogReport {
             "leader_views_checked": self.leader_views_checked,
             "wal_repairs": self.wal_repairs_total(),
             "wal_repairs_per_node": per_node(&self.wal_repairs),
+            "wal_repairs_checked": self.repairs_checked,
             "snapshots_taken": self.snapshots_taken_total(),
             "snapshots_taken_per_node": per_node(&self.snapshots_taken),
             "snapshots_installed": self.snapshots_installed_total(),
@@ -120,13 +129,14 @@ impl NodeLogReport {
     /// One line for the terminal.
     pub fn summary(&self) -> String {
         let mut s = format!(
-            "node logs: {} (votes granted {}, restarts checked {}, terms with a leader {}, leader views checked {}, WAL repairs {}, snapshots taken {}, installed {})",
+            "node logs: {} (votes granted {}, restarts checked {}, terms with a leader {}, leader views checked {}, WAL repairs {} ({} checked against torn writes), snapshots taken {}, installed {})",
             if self.ok() { "ok" } else { "VIOLATED" },
             self.votes_granted,
             self.restarts_checked,
             self.leader_terms,
             self.leader_views_checked,
             self.wal_repairs_total(),
+            self.repairs_checked,
             self.snapshots_taken_total(),
             self.snapshots_installed_total()
         );
@@ -162,7 +172,51 @@ pub fn check_into_summary(
     Ok((report, exit_code))
 }
 
-/// Reads every `node-<id>.log` in a run directory.
+/// A torn write the harness left at the end of a killed node's log, as the
+/// run's history records it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tear {
+    pub node: u64,
+    /// The log file's name.
+    pub file: String,
+    /// Where the whole records ended: a repair must keep what precedes it.
+    pub kept: u64,
+    /// When it was left (seconds since the Unix epoch); the node was down.
+    pub unix_s: f64,
+}
+
+/// The torn writes recorded in a history (`kill` events with `torn`).
+pub fn tears_in_history(text: &str) -> Vec<Tear> {
+    let mut tears = Vec::new();
+    for line in text.lines().filter(|l| l.contains("\"torn\"")) {
+        let Ok(event) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        for t in event["value"]["torn"].as_array().into_iter().flatten() {
+            if let (Some(node), Some(file), Some(kept), Some(unix_s)) = (
+                t["node"].as_u64(),
+                t["file"].as_str(),
+                t["kept"].as_u64(),
+                t["unix_s"].as_f64(),
+            ) {
+                tears.push(Tear {
+                    node,
+                    file: file_name(file).to_string(),
+                    kept,
+                    unix_s,
+                });
+            }
+        }
+    }
+    tears
+}
+
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// Reads every `node-<id>.log` in a run directory, and the torn writes its
+/// `history.jsonl` records.
 pub fn check_run_dir(dir: &Path) -> Result<NodeLogReport, String> {
     let mut logs = Vec::new();
     let entries =
@@ -181,9 +235,15 @@ pub fn check_run_dir(dir: &Path) -> Result<NodeLogReport, String> {
         logs.push((id, name, String::from_utf8_lossy(&text).into_owned()));
     }
     logs.sort();
-    Ok(check_logs(logs.iter().map(|(id, name, text)| {
-        (*id, name.as_str(), text.as_str())
-    })))
+    let tears = match std::fs::read_to_string(dir.join("history.jsonl")) {
+        Ok(text) => tears_in_history(&text),
+        Err(_) => Vec::new(),
+    };
+    Ok(check_logs_with_tears(
+        logs.iter()
+            .map(|(id, name, text)| (*id, name.as_str(), text.as_str())),
+        &tears,
+    ))
 }
 
 /// Where a line is: file, line number, time.
@@ -202,8 +262,20 @@ impl At {
 }
 
 /// Checks the logs given as (node id, file name, text).
+#[cfg(test)]
 pub fn check_logs<'a>(logs: impl IntoIterator<Item = (u64, &'a str, &'a str)>) -> NodeLogReport {
+    check_logs_with_tears(logs, &[])
+}
+
+/// Checks the logs given as (node id, file name, text), and each node's
+/// repair after the torn writes in `tears`.
+pub fn check_logs_with_tears<'a>(
+    logs: impl IntoIterator<Item = (u64, &'a str, &'a str)>,
+    tears: &[Tear],
+) -> NodeLogReport {
     let mut report = NodeLogReport::default();
+    // Every repair: (log file cut, offset cut from, where).
+    let mut repairs: Vec<(String, u64, At)> = Vec::new();
     // Term -> (node that logged becoming its leader, where).
     let mut leaders: BTreeMap<u64, Vec<At>> = BTreeMap::new();
     // (term, leader named, where) of every `leader known` line.
@@ -235,6 +307,10 @@ pub fn check_logs<'a>(logs: impl IntoIterator<Item = (u64, &'a str, &'a str)>) -
             };
             if line.contains(WAL_REPAIR) {
                 *report.wal_repairs.entry(id).or_default() += 1;
+                if let (Some(cut), Some(offset)) = (field(line, "file"), field_u64(line, "offset"))
+                {
+                    repairs.push((file_name(cut).to_string(), offset, at()));
+                }
             } else if line.contains(SNAPSHOT_TAKEN) || line.contains(SNAPSHOT_INSTALLED) {
                 let installed = line.contains(SNAPSHOT_INSTALLED);
                 let count = if installed {
@@ -332,6 +408,7 @@ pub fn check_logs<'a>(logs: impl IntoIterator<Item = (u64, &'a str, &'a str)>) -
             }
         }
     }
+    check_repairs(&repairs, tears, &mut report);
     report.leader_terms = leaders.len();
     for (index, states) in &snapshot_states {
         if let Some(v) = differing_snapshots(*index, states) {
@@ -383,6 +460,46 @@ pub fn check_logs<'a>(logs: impl IntoIterator<Item = (u64, &'a str, &'a str)>) -
         });
     }
     report
+}
+
+/// Each torn write against the node's first repair after it (its restart):
+/// the repair of the same file must not cut below where the whole records
+/// ended. A torn write with no repair after it (the node never restarted)
+/// is not checked.
+fn check_repairs(repairs: &[(String, u64, At)], tears: &[Tear], report: &mut NodeLogReport) {
+    for tear in tears {
+        let Some((file, offset, at)) = repairs
+            .iter()
+            .filter(|(_, _, at)| {
+                at.node == tear.node && at.unix_s.is_some_and(|t| t >= tear.unix_s)
+            })
+            .min_by(|a, b| {
+                a.2.unix_s
+                    .unwrap_or(0.0)
+                    .total_cmp(&b.2.unix_s.unwrap_or(0.0))
+            })
+        else {
+            continue;
+        };
+        if *file != tear.file {
+            continue;
+        }
+        report.repairs_checked += 1;
+        if *offset < tear.kept {
+            report.violations.push(Violation {
+                text: format!(
+                    "node {} cut whole records off its write-ahead log at restart: killed with \
+                     whole records up to byte {} of {file} and a torn write after them, it cut \
+                     from byte {offset} ({}): {} bytes it had written are lost",
+                    tear.node,
+                    tear.kept,
+                    at.show(),
+                    tear.kept - offset
+                ),
+                unix_s: at.unix_s,
+            });
+        }
+    }
 }
 
 /// The violation, if the snapshots logged at `index` (digest, chain, where)
@@ -704,6 +821,52 @@ mod tests {
         assert_eq!(r.wal_repairs, BTreeMap::from([(4, 2)]));
         assert_eq!(r.to_json()["wal_repairs"], 2);
         assert!(r.summary().contains("WAL repairs 2"));
+    }
+
+    #[test]
+    fn a_repair_may_cut_the_torn_write_but_no_whole_record_before_it() {
+        let at = |t: &str, rest: &str| format!("{t}  WARN {rest}\n");
+        let repair = |offset: u64| {
+            format!(
+                "raftkv_wal: write-ahead log /r/n1/wal-1.log: cutting a torn tail of 30 bytes at offset {offset}: \
+                 short record file=/r/n1/wal-1.log offset={offset} bytes=30"
+            )
+        };
+        // Killed at second 10 (whole records up to byte 500) and at second
+        // 20 (up to byte 900); restarted after each.
+        let history = [
+            r#"{"index":1,"time":5,"process":"nemesis","type":"info","f":"kill","value":{"nodes":[1],"torn":[{"node":1,"bytes":30,"file":"/r/n1/wal-1.log","kept":500,"unix_s":10.0}]}}"#,
+            r#"{"index":2,"time":6,"process":"nemesis","type":"info","f":"kill","value":{"nodes":[1,2],"torn":[{"node":1,"bytes":30,"file":"/r/n1/wal-1.log","kept":900,"unix_s":20.0},{"node":2,"bytes":0}]}}"#,
+        ]
+        .join("\n");
+        let tears = tears_in_history(&history);
+        assert_eq!(tears.len(), 2, "{tears:?}");
+        assert_eq!(tears[0].file, "wal-1.log");
+        let good = at("1970-01-01T00:00:05Z", &repair(100))
+            + &at("1970-01-01T00:00:11Z", &repair(500))
+            + &at("1970-01-01T00:00:21Z", &repair(900));
+        let r = check_logs_with_tears([(1, "node-1.log", good.as_str())], &tears);
+        assert!(r.ok(), "{:?}", r.violations);
+        assert_eq!(r.repairs_checked, 2);
+        // The second restart cut the last whole record (bytes 870-900) too.
+        let bad =
+            at("1970-01-01T00:00:11Z", &repair(500)) + &at("1970-01-01T00:00:21Z", &repair(870));
+        let r = check_logs_with_tears([(1, "node-1.log", bad.as_str())], &tears);
+        assert_eq!(r.violations.len(), 1);
+        let v = &r.violations[0];
+        assert!(v.text.contains("node 1 cut whole records"), "{}", v.text);
+        assert!(
+            v.text.contains("byte 900 of wal-1.log") && v.text.contains("node-1.log:2"),
+            "{}",
+            v.text
+        );
+        assert!(v.text.contains("30 bytes"), "{}", v.text);
+        assert_eq!(v.unix_s, Some(21.0));
+        // No restart after the second kill: only the first is checked.
+        let once = at("1970-01-01T00:00:11Z", &repair(500));
+        let r = check_logs_with_tears([(1, "node-1.log", once.as_str())], &tears);
+        assert!(r.ok());
+        assert_eq!(r.repairs_checked, 1);
     }
 
     #[test]

@@ -117,7 +117,17 @@ enum Action {
 
 /// Leaves a torn write at the end of the log in a (stopped) node's data
 /// directory; returns how many bytes it appended.
-pub type TearFn = fn(&std::path::Path, &mut ChaCha8Rng) -> Result<usize, String>;
+pub type TearFn = fn(
+    &std::path::Path,
+    &mut ChaCha8Rng,
+) -> Result<Option<super::super::target::TornWrite>, String>;
+
+/// Seconds since the Unix epoch, to line an event up with node log lines.
+fn unix_now_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
 
 impl<O: Observe> Nemesis<O> {
     #[allow(clippy::too_many_arguments)]
@@ -368,7 +378,14 @@ impl<O: Observe> Nemesis<O> {
                     && let Some(tear) = self.tear
                 {
                     match tear(&cluster.data_dir(id), rng) {
-                        Ok(bytes) => torn.push(json!({ "node": id, "bytes": bytes })),
+                        Ok(Some(t)) => torn.push(json!({
+                            "node": id,
+                            "bytes": t.bytes,
+                            "file": t.file.display().to_string(),
+                            "kept": t.kept,
+                            "unix_s": unix_now_s(),
+                        })),
+                        Ok(None) => torn.push(json!({ "node": id, "bytes": 0 })),
                         Err(e) => eprintln!("harness run: node {id}: {e}"),
                     }
                 }
