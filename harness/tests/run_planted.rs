@@ -30,6 +30,7 @@ const GATE: &[&str] = &[
     "double-apply",
     "read-index-no-quorum",
     "vote-ignores-log",
+    "torn-tail-cuts-last-record",
 ];
 
 fn caught(plant: &str) -> Result<RunResult, String> {
