@@ -51,8 +51,6 @@ pub struct ClusterConfig {
     pub base_port: Option<u16>,
     /// Extra flags for every node (tunables such as `--election-timeout-min-ms`).
     pub extra_args: Vec<String>,
-    /// Extra flags for one node, after `extra_args`.
-    pub node_args: BTreeMap<NodeId, Vec<String>>,
     /// Environment variables set for every node, on top of the ones the
     /// harness itself runs with.
     pub env: Vec<(String, String)>,
@@ -69,7 +67,6 @@ impl ClusterConfig {
             log_dir: dir.to_path_buf(),
             base_port: None,
             extra_args: Vec::new(),
-            node_args: BTreeMap::new(),
             env: Vec::new(),
         }
     }
@@ -319,12 +316,10 @@ impl Cluster {
             "--data-dir".into(),
             node.data_dir.display().to_string(),
         ];
-        let own = self.config.node_args.get(&id).map(Vec::as_slice);
         let threads_given = self
             .config
             .extra_args
             .iter()
-            .chain(own.unwrap_or_default())
             .any(|a| a.starts_with("--worker-threads"));
         if !threads_given {
             args.push(format!(
@@ -333,7 +328,6 @@ impl Cluster {
             ));
         }
         args.extend(self.config.extra_args.iter().cloned());
-        args.extend(own.unwrap_or_default().iter().cloned());
         args
     }
 

@@ -149,9 +149,7 @@ fn run_main(args: Args) -> Result<u8, HarnessError> {
     };
     let runtime = raftkv::runtime::build(Some(2))?;
     let result = runtime.block_on(async {
-        let nodes = Arc::new(Mutex::new(plan_nodes(
-            &ctx.args, ctx.seed, node_bin, &ctx.dir,
-        )?));
+        let nodes = Arc::new(Mutex::new(plan_nodes(&ctx.args, node_bin, &ctx.dir)?));
         let lazy = if ctx.settings.families.contains(&Family::Power) {
             Some(Arc::new(mount_lazy_dirs(&nodes.lock().unwrap(), &ctx.dir)?))
         } else {
@@ -181,20 +179,10 @@ fn run_main(args: Args) -> Result<u8, HarnessError> {
 
 /// The run's nodes, not started yet: the proxies need their addresses first.
 /// Data dirs are `<run dir>/n<id>`, logs `<run dir>/node-<id>.log`.
-fn plan_nodes(
-    args: &Args,
-    seed: u64,
-    node_bin: PathBuf,
-    dir: &Path,
-) -> Result<Cluster, HarnessError> {
-    let nodes = args.nodes as usize;
-    let mut config = ClusterConfig::new(nodes, node_bin, dir);
+fn plan_nodes(args: &Args, node_bin: PathBuf, dir: &Path) -> Result<Cluster, HarnessError> {
+    let mut config = ClusterConfig::new(args.nodes as usize, node_bin, dir);
     config.data_dir_prefix = "n".into();
-    config.extra_args = args.node_args.clone();
-    let rare = target::rare_snapshot_nodes(nodes, seed);
-    config.node_args = (1..=nodes as u64)
-        .map(|id| (id, target::raftkv_own_args(id, &rare, &args.node_args)))
-        .collect();
+    config.extra_args = target::raftkv_node_args(&args.node_args);
     if std::env::var_os("RUST_LOG").is_none() {
         config.env.push(("RUST_LOG".into(), "info".into()));
     }

@@ -154,7 +154,7 @@ pub fn build(info: &RunInfo, events: &[Event], outcome: &raftkv_checker::Outcome
             "mix": a.mix,
             "rate": a.rate,
             "op_timeout_s": a.op_timeout.as_secs_f64(),
-            "node_args": super::target::raftkv_node_args(a.nodes as usize, info.seed, &a.node_args),
+            "node_args": super::target::raftkv_node_args(&a.node_args),
         },
         "seed": info.seed,
         "reproduce": info.reproduce,

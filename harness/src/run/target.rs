@@ -10,11 +10,10 @@
 //! `EntryHashes` RPCs; another target implements the same trait from its own
 //! status API. [`raftkv_tear_tail`] leaves a torn write in a stopped raftkv
 //! node's log, for kills that stand for a crash in the middle of a write.
-//! [`raftkv_node_args`] gives most local raftkv nodes a small snapshot
-//! threshold, so that every run crosses snapshots, and a seeded minority a
-//! large one, so that restarts also replay long logs.
+//! [`raftkv_node_args`] gives local raftkv nodes a small snapshot threshold,
+//! so that every run crosses snapshots.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -224,39 +223,10 @@ pub const RAFTKV_NODE_DEFAULTS: &[(&str, &str)] = &[
     ("--snapshot-catchup-entries", "100"),
 ];
 
-/// What the nodes [`rare_snapshot_nodes`] picks get instead: a snapshot
-/// every few thousand entries and a long log behind it. Such a node
-/// restarts by replaying thousands of entries from its write-ahead log,
-/// entries a new leader overwrote among them, and when it leads, a lagging
-/// follower catches up by appends that overwrite its tail, not by a
-/// snapshot. Their snapshot indexes are multiples of the others', so every
-/// node's snapshots stay comparable.
-pub const RAFTKV_RARE_SNAPSHOTS: &[(&str, &str)] = &[
-    ("--snapshot-entries", "6000"),
-    ("--snapshot-catchup-entries", "3000"),
-];
-
-/// The nodes of a run that snapshot rarely: a minority (half the nodes,
-/// rounded down), drawn from the run's seed.
-pub fn rare_snapshot_nodes(nodes: usize, seed: u64) -> BTreeSet<NodeId> {
-    use rand::SeedableRng;
-    use rand::seq::SliceRandom;
-    let mut ids: Vec<NodeId> = (1..=nodes as NodeId).collect();
-    ids.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x736e_6170));
-    ids.truncate(nodes / 2);
-    ids.into_iter().collect()
-}
-
-/// The flags of local raftkv node `id` beyond `given` (which every node
-/// gets): [`RAFTKV_RARE_SNAPSHOTS`] if it is one of `rare`, otherwise
-/// [`RAFTKV_NODE_DEFAULTS`]; a flag in `given` wins.
-pub fn raftkv_own_args(id: NodeId, rare: &BTreeSet<NodeId>, given: &[String]) -> Vec<String> {
-    let defaults = if rare.contains(&id) {
-        RAFTKV_RARE_SNAPSHOTS
-    } else {
-        RAFTKV_NODE_DEFAULTS
-    };
-    defaults
+/// The extra arguments of a local raftkv node: [`RAFTKV_NODE_DEFAULTS`] not
+/// given in `given` (as `--flag=value` or `--flag value`), then `given`.
+pub fn raftkv_node_args(given: &[String]) -> Vec<String> {
+    let mut args: Vec<String> = RAFTKV_NODE_DEFAULTS
         .iter()
         .filter(|(flag, _)| {
             !given
@@ -264,24 +234,9 @@ pub fn raftkv_own_args(id: NodeId, rare: &BTreeSet<NodeId>, given: &[String]) ->
                 .any(|a| a == flag || a.strip_prefix(flag).is_some_and(|r| r.starts_with('=')))
         })
         .map(|(flag, value)| format!("{flag}={value}"))
-        .collect()
-}
-
-/// The extra arguments of every local raftkv node of a run, by id: `given`,
-/// then its own ([`raftkv_own_args`]).
-pub fn raftkv_node_args(
-    nodes: usize,
-    seed: u64,
-    given: &[String],
-) -> BTreeMap<NodeId, Vec<String>> {
-    let rare = rare_snapshot_nodes(nodes, seed);
-    (1..=nodes as NodeId)
-        .map(|id| {
-            let mut args = given.to_vec();
-            args.extend(raftkv_own_args(id, &rare, given));
-            (id, args)
-        })
-        .collect()
+        .collect();
+    args.extend(given.iter().cloned());
+    args
 }
 
 /// The newest segment of a raftkv node's write-ahead log in `data_dir`
@@ -394,47 +349,22 @@ mod tests {
     #[test]
     fn node_defaults_give_way_to_given_flags() {
         let given = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let frequent = BTreeSet::new();
         assert_eq!(
-            raftkv_own_args(1, &frequent, &given(&["--election-timeout-min-ms=150"])),
-            given(&["--snapshot-entries=300", "--snapshot-catchup-entries=100"])
+            raftkv_node_args(&given(&["--election-timeout-min-ms=150"])),
+            given(&[
+                "--snapshot-entries=300",
+                "--snapshot-catchup-entries=100",
+                "--election-timeout-min-ms=150"
+            ])
         );
         assert_eq!(
-            raftkv_own_args(1, &frequent, &given(&["--snapshot-entries=0"])),
-            given(&["--snapshot-catchup-entries=100"])
+            raftkv_node_args(&given(&["--snapshot-entries=0"])),
+            given(&["--snapshot-catchup-entries=100", "--snapshot-entries=0"])
         );
-        let rare = BTreeSet::from([1]);
         assert_eq!(
-            raftkv_own_args(1, &rare, &given(&["--snapshot-catchup-entries", "7"])),
-            given(&["--snapshot-entries=6000"])
+            raftkv_node_args(&given(&["--snapshot-catchup-entries", "7"])),
+            given(&["--snapshot-entries=300", "--snapshot-catchup-entries", "7"])
         );
-        let all = raftkv_node_args(3, 9, &given(&["--x=1"]));
-        assert_eq!(all.len(), 3);
-        assert!(all.values().all(|a| a[0] == "--x=1" && a.len() == 3));
-    }
-
-    #[test]
-    fn a_seeded_minority_of_nodes_snapshots_rarely() {
-        let mut drawn = BTreeSet::new();
-        for seed in 0..40 {
-            let rare = rare_snapshot_nodes(5, seed);
-            assert_eq!(rare, rare_snapshot_nodes(5, seed), "reproducible");
-            assert_eq!(rare.len(), 2);
-            assert!(rare.iter().all(|id| (1..=5).contains(id)));
-            drawn.extend(rare);
-        }
-        assert_eq!(drawn.len(), 5, "every node is drawn on some seed");
-        assert!(rare_snapshot_nodes(1, 3).is_empty());
-        assert_eq!(rare_snapshot_nodes(3, 3).len(), 1);
-        let args = raftkv_node_args(5, 7, &[]);
-        let rare = rare_snapshot_nodes(5, 7);
-        for (id, a) in &args {
-            let every = if rare.contains(id) { "6000" } else { "300" };
-            assert!(
-                a.contains(&format!("--snapshot-entries={every}")),
-                "{id}: {a:?}"
-            );
-        }
     }
 
     #[test]
