@@ -262,13 +262,13 @@ frame.addEventListener("load", async () => {
   new MutationObserver(copy).observe(src, { attributes: true });
 });"#;
 
-/// Repairs at start-up, and how many were checked against a torn write
-/// the harness left (shown when any was).
+/// Repairs at start-up, and how many torn writes the harness left were
+/// checked against them (shown when any was).
 fn wal_repairs(node_checks: &Value) -> String {
     let repairs = node_checks["wal_repairs"].to_string();
-    match node_checks["wal_repairs_checked"].as_u64() {
+    match node_checks["torn_writes_checked"].as_u64() {
         Some(checked) if checked > 0 => {
-            format!("{repairs} ({checked} checked against a torn write the harness left)")
+            format!("{repairs} ({checked} torn writes left by the harness checked against them)")
         }
         _ => repairs,
     }

@@ -305,7 +305,9 @@ pub fn raftkv_tear_tail(
 
 /// Where the last whole frame of a raftkv log segment ends, going by the
 /// frames' lengths (`[len u32 LE][crc u32][len bytes]`): the end of the
-/// file, unless the node itself died in the middle of a write.
+/// file, unless the node itself died in the middle of a write or a torn
+/// write was left already. Lengths only, not the WAL's own reader: this
+/// judges that reader's repair.
 fn raftkv_whole_frames_end(bytes: &[u8]) -> u64 {
     const HEADER: usize = 8;
     let mut pos = 0usize;
@@ -398,6 +400,10 @@ mod tests {
         std::fs::write(legacy.path().join("wal.log"), b"records").unwrap();
         let torn = raftkv_tear_tail(legacy.path(), &mut rng).unwrap().unwrap();
         assert!(torn.bytes >= 9);
+        // Killed again before it restarted: the whole records end where
+        // they did, before the first torn write.
+        let again = raftkv_tear_tail(dir.path(), &mut rng).unwrap().unwrap();
+        assert_eq!(again.kept, 20);
         assert_eq!(raftkv_whole_frames_end(&[1, 0, 0, 0, 0, 0, 0, 0, 2]), 9);
         assert_eq!(raftkv_whole_frames_end(&[1, 0, 0, 0, 0, 0, 0, 0]), 0);
     }

@@ -70,8 +70,9 @@ pub struct NodeLogReport {
     pub leader_views_checked: usize,
     /// WAL repairs at start-up (torn tails cut), per node.
     pub wal_repairs: BTreeMap<u64, usize>,
-    /// Repairs compared with a torn write the harness left.
-    pub repairs_checked: usize,
+    /// Torn writes the harness left that were checked against the repair
+    /// after them (two kills before one restart make two for one repair).
+    pub tears_checked: usize,
     /// Snapshots each node took of its own state machine.
     pub snapshots_taken: BTreeMap<u64, usize>,
     /// Snapshots each node installed from a leader.
@@ -117,7 +118,7 @@ impl NodeLogReport {
             "leader_views_checked": self.leader_views_checked,
             "wal_repairs": self.wal_repairs_total(),
             "wal_repairs_per_node": per_node(&self.wal_repairs),
-            "wal_repairs_checked": self.repairs_checked,
+            "torn_writes_checked": self.tears_checked,
             "snapshots_taken": self.snapshots_taken_total(),
             "snapshots_taken_per_node": per_node(&self.snapshots_taken),
             "snapshots_installed": self.snapshots_installed_total(),
@@ -129,14 +130,14 @@ impl NodeLogReport {
     /// One line for the terminal.
     pub fn summary(&self) -> String {
         let mut s = format!(
-            "node logs: {} (votes granted {}, restarts checked {}, terms with a leader {}, leader views checked {}, WAL repairs {} ({} checked against torn writes), snapshots taken {}, installed {})",
+            "node logs: {} (votes granted {}, restarts checked {}, terms with a leader {}, leader views checked {}, WAL repairs {}, torn writes checked against them {}, snapshots taken {}, installed {})",
             if self.ok() { "ok" } else { "VIOLATED" },
             self.votes_granted,
             self.restarts_checked,
             self.leader_terms,
             self.leader_views_checked,
             self.wal_repairs_total(),
-            self.repairs_checked,
+            self.tears_checked,
             self.snapshots_taken_total(),
             self.snapshots_installed_total()
         );
@@ -212,7 +213,10 @@ pub fn tears_in_history(text: &str) -> Vec<Tear> {
 }
 
 fn file_name(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
+    Path::new(path)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(path)
 }
 
 /// Reads every `node-<id>.log` in a run directory, and the torn writes its
@@ -468,23 +472,17 @@ pub fn check_logs_with_tears<'a>(
 /// is not checked.
 fn check_repairs(repairs: &[(String, u64, At)], tears: &[Tear], report: &mut NodeLogReport) {
     for tear in tears {
+        // A node's repairs are in its log's order, which is time order.
         let Some((file, offset, at)) = repairs
             .iter()
-            .filter(|(_, _, at)| {
-                at.node == tear.node && at.unix_s.is_some_and(|t| t >= tear.unix_s)
-            })
-            .min_by(|a, b| {
-                a.2.unix_s
-                    .unwrap_or(0.0)
-                    .total_cmp(&b.2.unix_s.unwrap_or(0.0))
-            })
+            .find(|(_, _, at)| at.node == tear.node && at.unix_s.is_some_and(|t| t >= tear.unix_s))
         else {
             continue;
         };
         if *file != tear.file {
             continue;
         }
-        report.repairs_checked += 1;
+        report.tears_checked += 1;
         if *offset < tear.kept {
             report.violations.push(Violation {
                 text: format!(
@@ -847,7 +845,7 @@ mod tests {
             + &at("1970-01-01T00:00:21Z", &repair(900));
         let r = check_logs_with_tears([(1, "node-1.log", good.as_str())], &tears);
         assert!(r.ok(), "{:?}", r.violations);
-        assert_eq!(r.repairs_checked, 2);
+        assert_eq!(r.tears_checked, 2);
         // The second restart cut the last whole record (bytes 870-900) too.
         let bad =
             at("1970-01-01T00:00:11Z", &repair(500)) + &at("1970-01-01T00:00:21Z", &repair(870));
@@ -866,7 +864,7 @@ mod tests {
         let once = at("1970-01-01T00:00:11Z", &repair(500));
         let r = check_logs_with_tears([(1, "node-1.log", once.as_str())], &tears);
         assert!(r.ok());
-        assert_eq!(r.repairs_checked, 1);
+        assert_eq!(r.tears_checked, 1);
     }
 
     #[test]

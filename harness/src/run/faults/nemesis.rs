@@ -116,7 +116,7 @@ enum Action {
 }
 
 /// Leaves a torn write at the end of the log in a (stopped) node's data
-/// directory; returns how many bytes it appended.
+/// directory; says where (`None` when there is no log yet).
 pub type TearFn = fn(
     &std::path::Path,
     &mut ChaCha8Rng,
