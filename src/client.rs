@@ -48,8 +48,9 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
 use crate::proto::{
-    CasRequest, EntryHashesRequest, EntryHashesResponse, GetRequest, NoOpRequest, Session,
-    SetRequest, StatusRequest, StatusResponse, kv_client::KvClient,
+    CasRequest, CommittedEntriesRequest, CommittedEntriesResponse, EntryHashesRequest,
+    EntryHashesResponse, GetRequest, NoOpRequest, Session, SetRequest, StatusRequest,
+    StatusResponse, kv_client::KvClient,
 };
 
 /// Settings of a [`Client`].
@@ -435,14 +436,7 @@ impl Client {
         from: u64,
         to: u64,
     ) -> Result<EntryHashesResponse, String> {
-        let channel = {
-            let shared = self.shared.lock().unwrap();
-            shared
-                .channels
-                .get(node)
-                .cloned()
-                .ok_or_else(|| format!("no node at position {node}"))?
-        };
+        let channel = self.channel(node)?;
         let timeout = self.options.request_timeout;
         let mut kv = KvClient::new(channel);
         let mut request = tonic::Request::new(EntryHashesRequest {
@@ -455,6 +449,38 @@ impl Client {
             Ok(Err(status)) => Err(describe(&status)),
             Err(_) => Err(format!("no answer within {timeout:?}")),
         }
+    }
+
+    /// The committed entries in `[from, to]` that the node at position
+    /// `node` holds, with their commands (answered by that node alone).
+    pub async fn committed_entries(
+        &self,
+        node: usize,
+        from: u64,
+        to: u64,
+    ) -> Result<CommittedEntriesResponse, String> {
+        let channel = self.channel(node)?;
+        let timeout = self.options.request_timeout;
+        let mut kv = KvClient::new(channel);
+        let mut request = tonic::Request::new(CommittedEntriesRequest {
+            from_index: from,
+            to_index: to,
+        });
+        request.set_timeout(timeout);
+        match tokio::time::timeout(timeout, kv.committed_entries(request)).await {
+            Ok(Ok(response)) => Ok(response.into_inner()),
+            Ok(Err(status)) => Err(describe(&status)),
+            Err(_) => Err(format!("no answer within {timeout:?}")),
+        }
+    }
+
+    fn channel(&self, node: usize) -> Result<Channel, String> {
+        let shared = self.shared.lock().unwrap();
+        shared
+            .channels
+            .get(node)
+            .cloned()
+            .ok_or_else(|| format!("no node at position {node}"))
     }
 
     async fn status_all_inner(&self, with_digest: bool) -> Vec<NodeStatus> {
@@ -1171,6 +1197,13 @@ mod tests {
             _: Request<EntryHashesRequest>,
         ) -> Result<Response<EntryHashesResponse>, Status> {
             Ok(Response::new(EntryHashesResponse::default()))
+        }
+
+        async fn committed_entries(
+            &self,
+            _: Request<CommittedEntriesRequest>,
+        ) -> Result<Response<CommittedEntriesResponse>, Status> {
+            Ok(Response::new(CommittedEntriesResponse::default()))
         }
     }
 

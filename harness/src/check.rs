@@ -86,6 +86,18 @@ fn check(args: &Args) -> Result<u8, String> {
         }
         follows = true;
     }
+    // The committed log was audited while the run went; its finding stands.
+    if summary["log_audit"]["verdict"] == "violated" {
+        println!("committed log audit (as recorded by the run): VIOLATED");
+        for v in summary["log_audit"]["violations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            println!("  {}", v.as_str().unwrap_or(""));
+        }
+        exit_code = 1;
+    }
     let mut setup_error = false;
     for crash in summary["crashes"].as_array().into_iter().flatten() {
         println!("{}", crash["report"].as_str().unwrap_or(""));

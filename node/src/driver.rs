@@ -68,6 +68,18 @@ pub struct EntryHashes {
 /// Most entries one `EntryHashes` answer covers.
 pub const MAX_ENTRY_HASHES: u64 = 10_000;
 
+/// The committed entries a node holds in a range, with their commands.
+#[derive(Debug, Clone, Default)]
+pub struct CommittedEntries {
+    /// (index, term, the client command it carries), in index order.
+    pub entries: Vec<(Index, Term, Option<Request>)>,
+    pub first_index: Index,
+    pub commit: Index,
+}
+
+/// Most entries one `CommittedEntries` answer covers.
+pub const MAX_COMMITTED_ENTRIES: u64 = 2_000;
+
 pub enum Input {
     Peer(Message),
     Propose {
@@ -88,6 +100,13 @@ pub enum Input {
         from: Index,
         to: Index,
         reply: oneshot::Sender<EntryHashes>,
+    },
+    /// The committed entries in `[from, to]` (at most
+    /// [`MAX_COMMITTED_ENTRIES`]).
+    CommittedEntries {
+        from: Index,
+        to: Index,
+        reply: oneshot::Sender<CommittedEntries>,
     },
     /// The node is about to stop: a leader first hands leadership to its
     /// most up-to-date follower (TimeoutNow), so that the cluster does not
@@ -343,6 +362,9 @@ impl Driver {
             }
             Input::EntryHashes { from, to, reply } => {
                 let _ = reply.send(self.entry_hashes(from, to));
+            }
+            Input::CommittedEntries { from, to, reply } => {
+                let _ = reply.send(self.committed_entries(from, to));
             }
             Input::Shutdown { reply } => self.start_shutdown(reply),
             Input::Wal(WalEvent::Durable(number)) => self.persisted(number),
@@ -684,6 +706,29 @@ impl Driver {
             entries,
             first_index: status.first_index,
             last_index: status.last_index,
+        }
+    }
+
+    fn committed_entries(&self, from: Index, to: Index) -> CommittedEntries {
+        let status = self.raft.status();
+        let lo = from.max(status.first_index);
+        let hi = to
+            .min(status.commit)
+            .min(lo.saturating_add(MAX_COMMITTED_ENTRIES - 1));
+        let entries = (lo..=hi)
+            .filter_map(|i| self.raft.entry(i))
+            .map(|e| {
+                let command = match e.kind {
+                    EntryKind::Command => Request::decode(&e.data).ok(),
+                    _ => None,
+                };
+                (e.index, e.term, command)
+            })
+            .collect();
+        CommittedEntries {
+            entries,
+            first_index: status.first_index,
+            commit: status.commit,
         }
     }
 

@@ -320,6 +320,63 @@ impl Kv for KvService {
             last_log_index: hashes.last_index,
         }))
     }
+
+    async fn committed_entries(
+        &self,
+        request: tonic::Request<proto::CommittedEntriesRequest>,
+    ) -> Answer<proto::CommittedEntriesResponse> {
+        let proto::CommittedEntriesRequest {
+            from_index,
+            to_index,
+        } = request.into_inner();
+        if from_index == 0 || to_index < from_index {
+            return Err(Status::invalid_argument(format!(
+                "entry range [{from_index}, {to_index}] is empty or starts at 0"
+            )));
+        }
+        let (tx, rx) = oneshot::channel();
+        self.driver.send(Input::CommittedEntries {
+            from: from_index,
+            to: to_index,
+            reply: tx,
+        })?;
+        let found = match tokio::time::timeout(self.settings.request_timeout, rx).await {
+            Ok(Ok(found)) => found,
+            Ok(Err(_)) => return Err(Status::unavailable("node is shutting down")),
+            Err(_) => return Err(Status::deadline_exceeded("node did not answer in time")),
+        };
+        Ok(Response::new(proto::CommittedEntriesResponse {
+            entries: found
+                .entries
+                .into_iter()
+                .map(|(index, term, command)| proto::CommittedEntry {
+                    index,
+                    term,
+                    command: command.map(logged_command),
+                })
+                .collect(),
+            first_log_index: found.first_index,
+            commit_index: found.commit,
+        }))
+    }
+}
+
+/// A logged request as the `CommittedEntries` RPC shows it.
+fn logged_command(request: Request) -> proto::LoggedCommand {
+    let (op, key, value) = match request.command {
+        Command::Set { key, value } => ("set", key, value),
+        Command::Cas { key, new_value, .. } => ("cas", key, new_value),
+        Command::Noop => ("noop", String::new(), Vec::new()),
+    };
+    proto::LoggedCommand {
+        session: Some(proto::Session {
+            client_id: request.client_id,
+            seq: request.seq,
+        }),
+        op: op.into(),
+        key,
+        value,
+    }
 }
 
 #[cfg(test)]

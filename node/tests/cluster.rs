@@ -285,3 +285,73 @@ async fn retried_set() {
         Some(&b"from-43"[..])
     );
 }
+
+/// `CommittedEntries` shows every node's committed entries with the client
+/// commands they carry, and nothing past the commit index.
+async fn committed_entries_show_the_commands() {
+    let cluster = Cluster::start(3, &[]);
+    let all: Vec<usize> = (0..3).collect();
+    let leader = cluster.wait_leader(&all, Duration::from_secs(10)).await;
+    let addr = cluster.addr(leader);
+    let a = set(&addr, 77, 1, "k", b"a").await.unwrap();
+    let mut c = client(&addr).await;
+    let cas = c
+        .cas(raftkv::proto::CasRequest {
+            session: Some(raftkv::proto::Session {
+                client_id: 77,
+                seq: 2,
+            }),
+            key: "k".into(),
+            expected: Some(b"a".to_vec()),
+            new_value: b"b".to_vec(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(cas.applied);
+    for i in 0..3 {
+        wait_applied(&cluster, i, cas.index, Duration::from_secs(10)).await;
+        let mut c = client(&cluster.addr(i)).await;
+        let r = c
+            .committed_entries(raftkv::proto::CommittedEntriesRequest {
+                from_index: 1,
+                to_index: u64::MAX,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(r.commit_index >= cas.index);
+        assert!(r.entries.iter().all(|e| e.index <= r.commit_index));
+        let at = |index| r.entries.iter().find(|e| e.index == index).unwrap();
+        let set_entry = at(a).command.clone().expect("the set's command");
+        assert_eq!(
+            (
+                set_entry.op.as_str(),
+                set_entry.key.as_str(),
+                &set_entry.value[..]
+            ),
+            ("set", "k", &b"a"[..])
+        );
+        assert_eq!(set_entry.session.unwrap().seq, 1);
+        let cas_entry = at(cas.index).command.clone().expect("the cas's command");
+        assert_eq!(
+            (cas_entry.op.as_str(), &cas_entry.value[..]),
+            ("cas", &b"b"[..])
+        );
+        // The leader's no-op of its term carries no client command.
+        assert!(r.entries.iter().any(|e| e.command.is_none()));
+        let err = c
+            .committed_entries(raftkv::proto::CommittedEntriesRequest {
+                from_index: 0,
+                to_index: 5,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    }
+}
+
+#[test]
+fn committed_entries_show_every_nodes_commands() {
+    run(committed_entries_show_the_commands());
+}

@@ -46,6 +46,7 @@ use crate::cluster::{Cluster, ClusterConfig};
 use args::Settings;
 use backend::ClusterBackend;
 use checks::Findings;
+use checks::log_audit::LogAudit;
 use faults::Family;
 use faults::nemesis::{Nemesis, NemesisReport};
 use faults::power::{self, LazyDataDirs, PowerCut};
@@ -305,6 +306,9 @@ async fn run(
             .poll(observer.clone(), Duration::from_millis(100)),
     );
     let leader_display = tokio::spawn(show_leader(watch.clone(), live.clone()));
+    let node_ids = nodes.lock().unwrap().ids();
+    let audit = LogAudit::new(rec.origin());
+    let auditor = tokio::spawn(audit.clone().poll(observer.clone(), node_ids.clone()));
 
     let power = lazy.clone().map(|l| l as Arc<dyn PowerCut>);
     let workload = run_workload(
@@ -345,6 +349,9 @@ async fn run(
     let convergence_start = Instant::now();
     let convergence = checks::convergence::check(observer.as_ref(), args.recovery_timeout).await;
     timings.convergence_s = convergence_start.elapsed().as_secs_f64();
+    // One more look at the healed nodes, for what they committed last.
+    auditor.abort();
+    audit.round(observer.as_ref(), &node_ids).await;
     watcher.abort();
     leader_display.abort();
     let proxied_connections = proxies.forwarded_connections();
@@ -384,11 +391,13 @@ async fn run(
     timings.total_s = started.elapsed().as_secs_f64();
     let events = rec.events();
     let log_order = checks::log_order::check(&events);
+    let log_audit = audit.check(&events);
     let findings = Findings {
         history,
         convergence,
         node_logs,
         log_order,
+        log_audit,
         crashes,
         workload_ok_ops: workload_ok,
     };
@@ -444,6 +453,7 @@ async fn run(
     summary["node_checks"] = findings.node_logs.to_json();
     summary["convergence"] = findings.convergence.to_json();
     summary["log_order"] = findings.log_order.to_json();
+    summary["log_audit"] = findings.log_audit.to_json();
     summary["crashes"] = findings.crashes_json(&ctx.dir);
     summary["verdict_text"] = findings.verdict().into();
     summary["first_anomaly_s"] = first_anomaly.into();
@@ -541,6 +551,7 @@ fn print_outcome(
     println!("{}", findings.convergence.summary());
     println!("{}", findings.node_logs.summary());
     println!("{}", findings.log_order.summary());
+    println!("{}", findings.log_audit.summary());
     for crash in findings.crash_reports(&ctx.dir) {
         println!("{crash}");
     }

@@ -60,6 +60,7 @@ pub fn page(summary: &Value, events: &[Event], timeline: &str) -> String {
     let nodes_violated = summary["node_checks"]["verdict"] == "violated"
         || summary["convergence"]["verdict"] == "violated"
         || summary["log_order"]["verdict"] == "violated"
+        || summary["log_audit"]["verdict"] == "violated"
         || summary["crashes"].as_array().is_some_and(|c| !c.is_empty());
     let verdict_color = match verdict {
         _ if nodes_violated => "#d62728",
@@ -197,6 +198,28 @@ pub fn page(summary: &Value, events: &[Event], timeline: &str) -> String {
                 ),
                 Some("not-checked") => "not checked (no answer named a log index)".into(),
                 Some(v) => v.to_uppercase(),
+                None => "?".into(),
+            }
+        );
+        violation_list(&mut out, violations);
+    }
+    let audit = &summary["log_audit"];
+    if let Some(violations) = audit["violations"].as_array() {
+        let _ = write!(
+            out,
+            r#"<p id="log-audit">committed log: {}</p>"#,
+            match audit["verdict"].as_str() {
+                Some("ok") => format!(
+                    "ok (the nodes agree on {} committed entries seen, {} compacted before a poll; {} answers agree with them)",
+                    audit["entries"], audit["missed"], audit["answers_checked"]
+                ),
+                Some("skipped") =>
+                    "not audited (the target cannot list its committed entries)".into(),
+                Some(v) => format!(
+                    "{} ({} violations)",
+                    v.to_uppercase(),
+                    audit["violation_count"]
+                ),
                 None => "?".into(),
             }
         );

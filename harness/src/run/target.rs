@@ -6,8 +6,9 @@
 //! far each node got (for faults aimed at the leader, a lagging follower or
 //! a node just elected), and, where the target can give them, a summary of
 //! each node's state and hashes of its log entries (for the end-of-run
-//! comparison). [`RaftkvObserver`] answers for raftkv from its `Status` and
-//! `EntryHashes` RPCs; another target implements the same trait from its own
+//! comparison), and its committed entries with their commands (for the
+//! audit of the answers against the log). [`RaftkvObserver`] answers for
+//! raftkv from its `Status`, `EntryHashes` and `CommittedEntries` RPCs; another target implements the same trait from its own
 //! status API. [`raftkv_tear_tail`] leaves a torn write in a stopped raftkv
 //! node's log, for kills that stand for a crash in the middle of a write.
 //! [`raftkv_node_args`] gives local raftkv nodes a small snapshot threshold,
@@ -106,6 +107,51 @@ pub trait Observe: Send + Sync + 'static {
 
     /// The most entries one [`Observe::entry_hashes`] call answers.
     fn max_entries_per_call(&self) -> u64;
+
+    /// The committed entries in `[from, to]` that node `id` still holds,
+    /// with the client commands they carry (as many as the target answers
+    /// in one call, from `from` on); `None` when the target cannot list
+    /// them.
+    fn committed_entries(
+        &self,
+        id: NodeId,
+        from: u64,
+        to: u64,
+    ) -> impl Future<Output = Option<Result<CommittedSlice, String>>> + Send {
+        let _ = (id, from, to);
+        async { None }
+    }
+}
+
+/// A client command as a node's log holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedCommand {
+    /// The client session and its sequence number.
+    pub client: u64,
+    pub seq: u64,
+    /// `set`, `cas` or `noop`, as in the history.
+    pub f: String,
+    pub key: String,
+    /// What it writes: a set's value, a cas's new value.
+    pub value: String,
+}
+
+/// A committed log entry; `command` is None for an entry that carries no
+/// client command (a new leader's no-op).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedEntry {
+    pub index: u64,
+    pub term: u64,
+    pub command: Option<LoggedCommand>,
+}
+
+/// One node's answer: committed entries in index order, and how far its
+/// log and its commit reach.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommittedSlice {
+    pub entries: Vec<CommittedEntry>,
+    pub first_index: u64,
+    pub commit_index: u64,
 }
 
 /// [`Observe`] for raftkv nodes, over their `Status` and `EntryHashes` RPCs.
@@ -210,6 +256,44 @@ impl Observe for RaftkvObserver {
 
     fn max_entries_per_call(&self) -> u64 {
         10_000
+    }
+
+    async fn committed_entries(
+        &self,
+        id: NodeId,
+        from: u64,
+        to: u64,
+    ) -> Option<Result<CommittedSlice, String>> {
+        let Some(&position) = self.positions.get(&id) else {
+            return Some(Err(format!("no node {id}")));
+        };
+        Some(
+            self.client
+                .committed_entries(position, from, to)
+                .await
+                .map(|r| CommittedSlice {
+                    entries: r
+                        .entries
+                        .into_iter()
+                        .map(|e| CommittedEntry {
+                            index: e.index,
+                            term: e.term,
+                            command: e.command.map(|c| {
+                                let session = c.session.unwrap_or_default();
+                                LoggedCommand {
+                                    client: session.client_id,
+                                    seq: session.seq,
+                                    f: c.op,
+                                    key: c.key,
+                                    value: String::from_utf8_lossy(&c.value).into_owned(),
+                                }
+                            }),
+                        })
+                        .collect(),
+                    first_index: r.first_log_index,
+                    commit_index: r.commit_index,
+                }),
+        )
     }
 }
 

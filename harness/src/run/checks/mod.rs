@@ -7,6 +7,8 @@
 //! - the nodes' logs hold up: durable votes, one leader per term, every
 //!   view of a term's leader right ([`node_logs`]);
 //! - the log indexes the answers name follow real time ([`log_order`]);
+//! - the nodes committed the same entries, and the answers agree with them
+//!   ([`log_audit`]);
 //! - no node exited on its own (its log's tail is shown);
 //! - some operation succeeded while the faults ran (a history of failures
 //!   proves nothing).
@@ -23,10 +25,12 @@ use super::recorder::{Event, EventType, Process};
 
 pub mod convergence;
 pub mod history;
+pub mod log_audit;
 pub mod log_order;
 pub mod node_logs;
 
 use convergence::ConvergenceReport;
+use log_audit::LogAuditReport;
 use log_order::LogOrderReport;
 use node_logs::NodeLogReport;
 
@@ -39,6 +43,7 @@ pub struct Findings {
     pub convergence: ConvergenceReport,
     pub node_logs: NodeLogReport,
     pub log_order: LogOrderReport,
+    pub log_audit: LogAuditReport,
     pub crashes: Vec<Crash>,
     /// Operations that completed `ok` while the workload ran (the final
     /// reads after healing not counted).
@@ -57,7 +62,11 @@ impl Findings {
     /// crashes may follow from the missing node.
     pub fn exit_code(&self) -> u8 {
         let setup_error = self.crashes.iter().any(|c| c.setup_error.is_some());
-        if self.history.exit_code() == 1 || !self.node_logs.ok() || !self.log_order.ok() {
+        if self.history.exit_code() == 1
+            || !self.node_logs.ok()
+            || !self.log_order.ok()
+            || !self.log_audit.ok()
+        {
             1
         } else if setup_error {
             3
@@ -93,6 +102,9 @@ impl Findings {
         }
         if !self.log_order.ok() {
             parts.push("log indexes out of real-time order".into());
+        }
+        if !self.log_audit.ok() {
+            parts.push("committed log contradicts the nodes or the answers".into());
         }
         // A node restarted after a crash may crash again: named once.
         let ids: Vec<String> = self
@@ -146,6 +158,7 @@ impl Findings {
         }
         times.extend(self.crashes.iter().map(|c| c.time_s));
         times.extend(self.log_order.first_violation_s);
+        times.extend(self.log_audit.first_violation_s);
         if !self.convergence.ok() {
             let at = self.convergence.first_divergent_index.and_then(|index| {
                 events
@@ -247,6 +260,7 @@ mod tests {
             },
             node_logs: NodeLogReport::default(),
             log_order: LogOrderReport::default(),
+            log_audit: LogAuditReport::default(),
             crashes: Vec::new(),
             workload_ok_ops: 10,
         }
@@ -297,6 +311,17 @@ mod tests {
         assert_eq!(f.exit_code(), 1);
         assert_eq!(f.verdict(), "log indexes out of real-time order");
         assert_eq!(f.first_anomaly_s(&[], 0.0, 60.0), Some(7.5));
+
+        let mut f = findings(GOOD);
+        f.log_audit.violations.push("index 9 differs".into());
+        f.log_audit.violation_count = 1;
+        f.log_audit.first_violation_s = Some(3.25);
+        assert_eq!(f.exit_code(), 1);
+        assert_eq!(
+            f.verdict(),
+            "committed log contradicts the nodes or the answers"
+        );
+        assert_eq!(f.first_anomaly_s(&[], 0.0, 60.0), Some(3.25));
     }
 
     #[test]
