@@ -104,7 +104,7 @@ impl LogAudit {
 
     /// Asks node `id` for what it committed since it was last asked.
     async fn ask<O: Observe>(&self, observer: &O, id: NodeId) {
-        match fetch(observer, id, self.from(id)).await {
+        match fetch(observer, id, self.next(id)).await {
             None => self.state.lock().unwrap().unsupported = true,
             Some(slices) => {
                 for slice in slices {
@@ -114,10 +114,10 @@ impl LogAudit {
         }
     }
 
-    fn from(&self, id: NodeId) -> u64 {
+    /// The first index node `id` has not shown yet.
+    fn next(&self, id: NodeId) -> u64 {
         let state = self.state.lock().unwrap();
-        let next = state.next.get(&id).copied().unwrap_or(1);
-        next.saturating_sub(RECHECK).max(1)
+        state.next.get(&id).copied().unwrap_or(1)
     }
 
     /// Takes in one answer of node `id`.
@@ -147,11 +147,12 @@ impl LogAudit {
     }
 }
 
-/// Asks node `id` for its committed entries from `from` on, a few calls'
-/// worth; `None` when the target cannot list them.
-async fn fetch<O: Observe>(observer: &O, id: NodeId, from: u64) -> Option<Vec<CommittedSlice>> {
+/// Asks node `id` for its committed entries from `next` on (a few calls'
+/// worth), then for the [`RECHECK`] entries before `next` again; `None`
+/// when the target cannot list them.
+async fn fetch<O: Observe>(observer: &O, id: NodeId, next: u64) -> Option<Vec<CommittedSlice>> {
     let mut slices = Vec::new();
-    let mut from = from;
+    let mut from = next;
     for _ in 0..CALLS_PER_ROUND {
         match observer.committed_entries(id, from, u64::MAX).await? {
             Ok(slice) => {
@@ -167,8 +168,15 @@ async fn fetch<O: Observe>(observer: &O, id: NodeId, from: u64) -> Option<Vec<Co
                 }
             }
             // Down, paused or cut off: asked again next round.
-            Err(_) => break,
+            Err(_) => return Some(slices),
         }
+    }
+    if next > 1
+        && let Ok(slice) = observer
+            .committed_entries(id, next.saturating_sub(RECHECK).max(1), next - 1)
+            .await?
+    {
+        slices.push(slice);
     }
     Some(slices)
 }
@@ -577,14 +585,14 @@ mod tests {
     #[test]
     fn a_node_that_restarted_is_followed_from_its_new_commit() {
         let audit = agreed();
-        assert_eq!(audit.from(1), 1);
+        assert_eq!(audit.next(1), 4);
         let far: Vec<CommittedEntry> = (4..=1000).map(|i| entry(i, 1, None)).collect();
         audit.take(1, &slice(1000, far));
-        assert_eq!(audit.from(1), 1001 - RECHECK);
+        assert_eq!(audit.next(1), 1001);
         // Restarted: its commit is back at 3; what it commits again from
         // there on is asked for (and compared).
         audit.take(1, &slice(3, vec![]));
-        assert_eq!(audit.from(1), 1);
+        assert_eq!(audit.next(1), 4);
         audit.take(
             1,
             &slice(3, vec![entry(3, 1, write(8, "cas", "k", "other"))]),
@@ -601,5 +609,75 @@ mod tests {
         let report = audit.check(&[]);
         assert_eq!((report.entries, report.missed), (2, 8));
         assert!(report.summary().contains("2 entries seen (8 compacted"));
+    }
+
+    /// A target whose nodes hold given committed logs (a term per index,
+    /// from index 1), answering two entries per call; `None` for a node
+    /// that cannot list them.
+    struct Paged {
+        logs: BTreeMap<NodeId, Option<Vec<u64>>>,
+    }
+
+    impl Observe for Paged {
+        async fn views(&self) -> Vec<super::super::super::target::NodeView> {
+            Vec::new()
+        }
+        async fn states(&self) -> Option<Vec<super::super::super::target::StateAnswer>> {
+            None
+        }
+        async fn entry_hashes(
+            &self,
+            _: NodeId,
+            _: u64,
+            _: u64,
+        ) -> Option<Result<Vec<super::super::super::target::EntryHash>, String>> {
+            None
+        }
+        fn max_entries_per_call(&self) -> u64 {
+            2
+        }
+        async fn committed_entries(
+            &self,
+            id: NodeId,
+            from: u64,
+            to: u64,
+        ) -> Option<Result<CommittedSlice, String>> {
+            let log = self.logs[&id].as_ref()?;
+            let commit = log.len() as u64;
+            Some(Ok(slice(
+                commit,
+                (from..=commit.min(to))
+                    .take(2)
+                    .map(|i| entry(i, log[i as usize - 1], None))
+                    .collect(),
+            )))
+        }
+    }
+
+    #[tokio::test]
+    async fn rounds_page_through_each_nodes_log() {
+        let target = Paged {
+            logs: BTreeMap::from([(1, Some(vec![1; 10])), (2, Some(vec![1, 1, 1, 2, 2]))]),
+        };
+        let audit = LogAudit::new(Instant::now());
+        // Four calls of two entries a round: node 1's ten entries take two.
+        audit.round(&target, &[1, 2]).await;
+        assert_eq!(audit.next(1), 9);
+        audit.round(&target, &[1, 2]).await;
+        let report = audit.check(&[]);
+        assert!(report.supported);
+        assert_eq!((report.entries, report.missed), (10, 0));
+        // Node 2 committed term 2 at indexes 4 and 5, node 1 term 1.
+        assert_eq!(report.violation_count, 2, "{:?}", report.violations);
+        assert!(report.violations[0].starts_with("index 4: node"));
+
+        let target = Paged {
+            logs: BTreeMap::from([(1, None)]),
+        };
+        let audit = LogAudit::new(Instant::now());
+        audit.round(&target, &[1]).await;
+        let report = audit.check(&[]);
+        assert!(!report.supported && report.ok());
+        assert_eq!(report.to_json()["verdict"], "skipped");
     }
 }
