@@ -71,6 +71,12 @@ fn correct_run_passes(nemesis: &str) {
         checks["snapshots_installed_per_node"].is_object(),
         "{checks}"
     );
+    // The committed log was audited while the run went: the nodes agreed
+    // on every entry seen, and the answers checked against it held.
+    let audit = &summary["log_audit"];
+    assert_eq!(audit["verdict"], "ok", "{audit}");
+    assert!(audit["entries"].as_u64().unwrap() >= 20, "{audit}");
+    assert!(audit["answers_checked"].as_u64().unwrap() >= 10, "{audit}");
     assert!(summary["cas"]["success_rate"].as_f64().is_some());
     for file in ["history.jsonl", "summary.json", "report.html", "node-1.log"] {
         assert!(r.run_dir.join(file).is_file(), "{file} missing");

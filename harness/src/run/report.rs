@@ -216,7 +216,7 @@ pub fn page(summary: &Value, events: &[Event], timeline: &str) -> String {
                 Some("skipped") =>
                     "not audited (the target cannot list its committed entries)".into(),
                 Some(v) => format!(
-                    "{} ({} violations)",
+                    "{} ({} found)",
                     v.to_uppercase(),
                     audit["violation_count"]
                 ),
@@ -488,6 +488,32 @@ mod tests {
         });
         let html = page(&ok, &history(), "<html></html>");
         assert!(html.contains("log order: ok (12 answers' log indexes follow real time)"));
+        assert!(!html.contains("class=\"violations\""));
+    }
+
+    #[test]
+    fn committed_log_violations_are_shown_in_red() {
+        let summary = json!({
+            "verdict": "linearizable",
+            "verdict_text": "committed log contradicts the nodes or the answers",
+            "config": {}, "throughput": {}, "latency": {"all": {}},
+            "log_audit": {
+                "verdict": "violated", "entries": 900, "missed": 3, "answers_checked": 700,
+                "violation_count": 1,
+                "violations": ["set k1 = \"w1-2\" by process 4 failed at 3.0 s (not leader), but committed index 17 holds it"],
+            },
+        });
+        let html = page(&summary, &history(), "<html></html>");
+        assert!(html.contains(r#"<p id="log-audit">committed log: VIOLATED (1 found)</p>"#));
+        assert!(html.contains("but committed index 17 holds it</li>"));
+        assert!(html.contains("#d62728"));
+        let ok = json!({
+            "verdict": "linearizable", "config": {}, "throughput": {}, "latency": {"all": {}},
+            "log_audit": {"verdict": "ok", "entries": 900, "missed": 3, "answers_checked": 700,
+                          "violation_count": 0, "violations": []},
+        });
+        let html = page(&ok, &history(), "<html></html>");
+        assert!(html.contains("committed log: ok (the nodes agree on 900 committed entries seen, 3 compacted before a poll; 700 answers agree with them)"));
         assert!(!html.contains("class=\"violations\""));
     }
 
