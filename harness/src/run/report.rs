@@ -215,11 +215,7 @@ pub fn page(summary: &Value, events: &[Event], timeline: &str) -> String {
                 ),
                 Some("skipped") =>
                     "not audited (the target cannot list its committed entries)".into(),
-                Some(v) => format!(
-                    "{} ({} found)",
-                    v.to_uppercase(),
-                    audit["violation_count"]
-                ),
+                Some(v) => format!("{} ({} found)", v.to_uppercase(), audit["violation_count"]),
                 None => "?".into(),
             }
         );
