@@ -4,10 +4,11 @@
 //! proxies ([`proxy`]), runs concurrent logical clients, each bound to a
 //! node ([`workload`], [`backend`]), while a seeded nemesis kills, pauses,
 //! partitions and slows nodes and links on a dense, overlapping schedule
-//! ([`faults`]), records every operation ([`recorder`]), heals everything,
-//! lets every client read every key, compares the nodes' applied entries and
-//! states, stops the nodes and checks the history for linearizability and
-//! the nodes' logs for broken election invariants ([`checks`]). The run
+//! ([`faults`]), records every operation ([`recorder`]) and audits what
+//! every node commits, heals everything, lets every client read every key,
+//! compares the nodes' applied entries and states, stops the nodes and
+//! checks the history for linearizability, the answers against the
+//! committed log and the nodes' logs for broken invariants ([`checks`]). The run
 //! directory gets `history.jsonl`, `summary.json`, the node logs and
 //! `report.html` ([`summary`], [`report`]); the nodes' data directories stay
 //! only when the run fails or `--keep-data` asks for them.
