@@ -436,19 +436,12 @@ impl Client {
         from: u64,
         to: u64,
     ) -> Result<EntryHashesResponse, String> {
-        let channel = self.channel(node)?;
-        let timeout = self.options.request_timeout;
-        let mut kv = KvClient::new(channel);
-        let mut request = tonic::Request::new(EntryHashesRequest {
+        let mut kv = KvClient::new(self.channel(node)?);
+        let request = self.bounded(EntryHashesRequest {
             from_index: from,
             to_index: to,
         });
-        request.set_timeout(timeout);
-        match tokio::time::timeout(timeout, kv.entry_hashes(request)).await {
-            Ok(Ok(response)) => Ok(response.into_inner()),
-            Ok(Err(status)) => Err(describe(&status)),
-            Err(_) => Err(format!("no answer within {timeout:?}")),
-        }
+        self.answer(kv.entry_hashes(request)).await
     }
 
     /// The committed entries in `[from, to]` that the node at position
@@ -459,15 +452,29 @@ impl Client {
         from: u64,
         to: u64,
     ) -> Result<CommittedEntriesResponse, String> {
-        let channel = self.channel(node)?;
-        let timeout = self.options.request_timeout;
-        let mut kv = KvClient::new(channel);
-        let mut request = tonic::Request::new(CommittedEntriesRequest {
+        let mut kv = KvClient::new(self.channel(node)?);
+        let request = self.bounded(CommittedEntriesRequest {
             from_index: from,
             to_index: to,
         });
-        request.set_timeout(timeout);
-        match tokio::time::timeout(timeout, kv.committed_entries(request)).await {
+        self.answer(kv.committed_entries(request)).await
+    }
+
+    /// `message` as a request the server gives up on after the request
+    /// timeout.
+    fn bounded<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.set_timeout(self.options.request_timeout);
+        request
+    }
+
+    /// The answer of one node, within the request timeout.
+    async fn answer<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<tonic::Response<T>, Status>>,
+    ) -> Result<T, String> {
+        let timeout = self.options.request_timeout;
+        match tokio::time::timeout(timeout, call).await {
             Ok(Ok(response)) => Ok(response.into_inner()),
             Ok(Err(status)) => Err(describe(&status)),
             Err(_) => Err(format!("no answer within {timeout:?}")),

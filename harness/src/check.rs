@@ -75,27 +75,11 @@ fn check(args: &Args) -> Result<u8, String> {
     // As in the run: a node stopped by a set-up error makes the run a
     // harness error unless the history or the logs show a violation.
     let mut follows = false;
-    if summary["convergence"]["verdict"] == "violated" {
-        println!("node states (as recorded by the run): DIVERGED");
-        for v in summary["convergence"]["violations"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
-            println!("  {}", v.as_str().unwrap_or(""));
-        }
+    if recorded_violation(&summary, "convergence", "node states", "DIVERGED") {
         follows = true;
     }
     // The committed log was audited while the run went; its finding stands.
-    if summary["log_audit"]["verdict"] == "violated" {
-        println!("committed log audit (as recorded by the run): VIOLATED");
-        for v in summary["log_audit"]["violations"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
-            println!("  {}", v.as_str().unwrap_or(""));
-        }
+    if recorded_violation(&summary, "log_audit", "committed log audit", "VIOLATED") {
         exit_code = 1;
     }
     let mut setup_error = false;
@@ -119,4 +103,18 @@ fn check(args: &Args) -> Result<u8, String> {
         report::write(&args.run_dir, &summary, &events, &outcome).map_err(|e| e.to_string())?;
     }
     Ok(exit_code)
+}
+
+/// Prints the violations the run recorded under `summary[key]` for a check
+/// that needs the live nodes (it cannot be repeated from the run
+/// directory); true when there were any.
+fn recorded_violation(summary: &serde_json::Value, key: &str, name: &str, word: &str) -> bool {
+    if summary[key]["verdict"] != "violated" {
+        return false;
+    }
+    println!("{name} (as recorded by the run): {word}");
+    for v in summary[key]["violations"].as_array().into_iter().flatten() {
+        println!("  {}", v.as_str().unwrap_or(""));
+    }
+    true
 }

@@ -691,11 +691,7 @@ impl Driver {
 
     fn entry_hashes(&self, from: Index, to: Index) -> EntryHashes {
         let status = self.raft.status();
-        let lo = from.max(status.first_index);
-        let hi = to
-            .min(status.last_index)
-            .min(lo.saturating_add(MAX_ENTRY_HASHES - 1));
-        let entries = (lo..=hi)
+        let entries = held_range(from, to, &status, status.last_index, MAX_ENTRY_HASHES)
             .filter_map(|i| self.raft.entry(i))
             .map(|e| {
                 let hash = raftkv_kv::digest::entry_hash(e.term, e.kind.code(), &e.data);
@@ -711,11 +707,7 @@ impl Driver {
 
     fn committed_entries(&self, from: Index, to: Index) -> CommittedEntries {
         let status = self.raft.status();
-        let lo = from.max(status.first_index);
-        let hi = to
-            .min(status.commit)
-            .min(lo.saturating_add(MAX_COMMITTED_ENTRIES - 1));
-        let entries = (lo..=hi)
+        let entries = held_range(from, to, &status, status.commit, MAX_COMMITTED_ENTRIES)
             .filter_map(|i| self.raft.entry(i))
             .map(|e| {
                 let command = match e.kind {
@@ -842,6 +834,19 @@ impl Driver {
         self.last_term = status.term;
         self.last_leader = status.leader;
     }
+}
+
+/// The part of `[from, to]` the log still holds up to `end`, at most `max`
+/// entries from its start.
+fn held_range(
+    from: Index,
+    to: Index,
+    status: &raftkv_core::Status,
+    end: Index,
+    max: u64,
+) -> std::ops::RangeInclusive<Index> {
+    let lo = from.max(status.first_index);
+    lo..=to.min(end).min(lo.saturating_add(max - 1))
 }
 
 /// The log slot of a proposal now holds another leader's entry: this attempt

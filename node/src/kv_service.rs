@@ -67,6 +67,21 @@ impl KvService {
         }
     }
 
+    /// Asks the driver something it answers from its own state (no
+    /// consensus round), within the request timeout.
+    async fn ask_locally<T>(
+        &self,
+        input: impl FnOnce(oneshot::Sender<T>) -> Input,
+    ) -> Result<T, Status> {
+        let (tx, rx) = oneshot::channel();
+        self.driver.send(input(tx))?;
+        match tokio::time::timeout(self.settings.request_timeout, rx).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(_)) => Err(Status::unavailable("node is shutting down")),
+            Err(_) => Err(Status::deadline_exceeded("node did not answer in time")),
+        }
+    }
+
     async fn propose(
         &self,
         metadata: &MetadataMap,
@@ -102,6 +117,16 @@ impl KvService {
             reply => Ok(reply),
         }
     }
+}
+
+/// An inclusive log range that starts at 1 or later and is not empty.
+fn check_range(from: u64, to: u64) -> Result<(), Status> {
+    if from == 0 || to < from {
+        return Err(Status::invalid_argument(format!(
+            "entry range [{from}, {to}] is empty or starts at 0"
+        )));
+    }
+    Ok(())
 }
 
 /// Waits for the driver's answer; on timeout the command may still apply.
@@ -250,16 +275,9 @@ impl Kv for KvService {
         request: tonic::Request<proto::StatusRequest>,
     ) -> Answer<proto::StatusResponse> {
         let with_digest = request.into_inner().with_digest;
-        let (tx, rx) = oneshot::channel();
-        self.driver.send(Input::Status {
-            with_digest,
-            reply: tx,
-        })?;
-        let status = match tokio::time::timeout(self.settings.request_timeout, rx).await {
-            Ok(Ok(status)) => status,
-            Ok(Err(_)) => return Err(Status::unavailable("node is shutting down")),
-            Err(_) => return Err(Status::deadline_exceeded("node did not answer in time")),
-        };
+        let status = self
+            .ask_locally(|reply| Input::Status { with_digest, reply })
+            .await?;
         let leader_id = status.core.leader.unwrap_or(0);
         let leader_addr = if leader_id == self.settings.id {
             self.settings.listen.to_string()
@@ -294,22 +312,14 @@ impl Kv for KvService {
             from_index,
             to_index,
         } = request.into_inner();
-        if from_index == 0 || to_index < from_index {
-            return Err(Status::invalid_argument(format!(
-                "entry range [{from_index}, {to_index}] is empty or starts at 0"
-            )));
-        }
-        let (tx, rx) = oneshot::channel();
-        self.driver.send(Input::EntryHashes {
-            from: from_index,
-            to: to_index,
-            reply: tx,
-        })?;
-        let hashes = match tokio::time::timeout(self.settings.request_timeout, rx).await {
-            Ok(Ok(hashes)) => hashes,
-            Ok(Err(_)) => return Err(Status::unavailable("node is shutting down")),
-            Err(_) => return Err(Status::deadline_exceeded("node did not answer in time")),
-        };
+        check_range(from_index, to_index)?;
+        let hashes = self
+            .ask_locally(|reply| Input::EntryHashes {
+                from: from_index,
+                to: to_index,
+                reply,
+            })
+            .await?;
         Ok(Response::new(proto::EntryHashesResponse {
             entries: hashes
                 .entries
@@ -329,22 +339,14 @@ impl Kv for KvService {
             from_index,
             to_index,
         } = request.into_inner();
-        if from_index == 0 || to_index < from_index {
-            return Err(Status::invalid_argument(format!(
-                "entry range [{from_index}, {to_index}] is empty or starts at 0"
-            )));
-        }
-        let (tx, rx) = oneshot::channel();
-        self.driver.send(Input::CommittedEntries {
-            from: from_index,
-            to: to_index,
-            reply: tx,
-        })?;
-        let found = match tokio::time::timeout(self.settings.request_timeout, rx).await {
-            Ok(Ok(found)) => found,
-            Ok(Err(_)) => return Err(Status::unavailable("node is shutting down")),
-            Err(_) => return Err(Status::deadline_exceeded("node did not answer in time")),
-        };
+        check_range(from_index, to_index)?;
+        let found = self
+            .ask_locally(|reply| Input::CommittedEntries {
+                from: from_index,
+                to: to_index,
+                reply,
+            })
+            .await?;
         Ok(Response::new(proto::CommittedEntriesResponse {
             entries: found
                 .entries

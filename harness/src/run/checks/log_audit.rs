@@ -406,6 +406,7 @@ impl LogAuditReport {
 
 #[cfg(test)]
 mod tests {
+    use super::super::super::target::{EntryHash, NodeView, StateAnswer};
     use super::*;
 
     fn write(client: u64, f: &str, key: &str, value: &str) -> Option<LoggedCommand> {
@@ -619,10 +620,10 @@ mod tests {
     }
 
     impl Observe for Paged {
-        async fn views(&self) -> Vec<super::super::super::target::NodeView> {
+        async fn views(&self) -> Vec<NodeView> {
             Vec::new()
         }
-        async fn states(&self) -> Option<Vec<super::super::super::target::StateAnswer>> {
+        async fn states(&self) -> Option<Vec<StateAnswer>> {
             None
         }
         async fn entry_hashes(
@@ -630,7 +631,7 @@ mod tests {
             _: NodeId,
             _: u64,
             _: u64,
-        ) -> Option<Result<Vec<super::super::super::target::EntryHash>, String>> {
+        ) -> Option<Result<Vec<EntryHash>, String>> {
             None
         }
         fn max_entries_per_call(&self) -> u64 {
