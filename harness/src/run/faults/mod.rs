@@ -5,15 +5,17 @@
 //! SIGKILL and restart, also with a torn write left at the end of the log
 //! where the target can do that, SIGSTOP and SIGCONT, aimed at the leader,
 //! a node just elected, the most lagging follower, one node, a minority, a
-//! majority or every node), network partitions ([`partition`]: halves, the leader alone,
-//! a bridge, one way, a ring of overlapping majorities), and slow links
-//! ([`slow`]: delay, jitter and stalls per link), and power cuts
-//! ([`power`]: SIGKILL and lose what was never fsynced, on lazy
-//! filesystems, then restart). Two compound faults chain
-//! families: the leader paused until another node leads, then resumed while
-//! it still cannot hear the others (it speaks before it learns the new
-//! term), and a follower cut off until it lags, the leader killed, and the
-//! follower let back in to stand for election.
+//! majority or every node), network partitions ([`partition`]: halves, the
+//! leader alone, a bridge, the leader mute or deaf, a ring of overlapping
+//! majorities), slow links ([`slow`]: delay, jitter and stalls per link),
+//! and power cuts ([`power`]: SIGKILL and lose what was never fsynced, on
+//! lazy filesystems, then restart). Compound faults chain families: the
+//! leader paused until another node leads, then resumed while it still
+//! cannot hear the others (it speaks before it learns the new term), and a
+//! follower cut off until it lags, then the leader killed (or every other
+//! node restarted) and the follower let back in to stand for election, and
+//! the leader cut off while it takes writes alone, let back in and killed
+//! just after the new leader overwrote them.
 //!
 //! [`schedule`] draws the faults, their start times and their lengths from
 //! the seed, densely and overlapping; [`nemesis`] resolves each one against
@@ -125,6 +127,10 @@ pub enum Plan {
     /// the follower back in and restart the others: the lagging node, its
     /// election timer long expired, asks freshly started nodes for votes.
     LagThenRestartOthers,
+    /// Cut the leader off until another node leads, let it back in, and
+    /// kill it a moment after the new leader has overwritten the entries
+    /// it took alone: the overwrite must survive the restart.
+    IsolateLeaderThenKill,
 }
 
 impl Plan {
@@ -140,6 +146,7 @@ impl Plan {
             Plan::PauseLeaderResumeDeaf => "pause leader, resume deaf".into(),
             Plan::LagThenKillLeader => "lag follower, kill leader".into(),
             Plan::LagThenRestartOthers => "lag follower, restart the others".into(),
+            Plan::IsolateLeaderThenKill => "isolate leader, kill it once back".into(),
         }
     }
 }

@@ -27,7 +27,7 @@ use super::partition::{self, Cut};
 use super::power::{self, PowerCut};
 use super::process::{self, Aim};
 use super::slow::{self, SlowSpec};
-use super::{Plan, Planned};
+use super::{Plan, Planned, Shape};
 use crate::cluster::{Cluster, NodeState};
 
 /// A node that exited without being told to.
@@ -281,6 +281,7 @@ impl<O: Observe> Nemesis<O> {
             Plan::LagThenRestartOthers => {
                 self.lag_then_restart_others(planned, end, &mut rng).await?
             }
+            Plan::IsolateLeaderThenKill => self.isolate_then_kill(planned, end, &mut rng).await?,
         }
         Ok(())
     }
@@ -650,6 +651,39 @@ impl<O: Observe> Nemesis<O> {
             self.release(planned, &nodes, Action::Kill);
         }
         self.sleep_until(end.max(Instant::now())).await;
+        Ok(())
+    }
+
+    /// Cuts the leader off from everyone until another node leads and has
+    /// led for a moment (its clients' writes pile up in the old leader's
+    /// log alone), lets it back in, and kills it 50 to 600 ms later, once
+    /// the new leader has overwritten those entries, or is about to;
+    /// restarts it at `end`. A log that does not make an overwrite durable
+    /// brings the overwritten entries back at the restart.
+    async fn isolate_then_kill(
+        &self,
+        planned: &Planned,
+        end: Instant,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<(), Skipped> {
+        let target = self.aim(Aim::Leader, planned.length / 2, rng).await;
+        let Some(&old) = target.first() else {
+            return Err(Skipped);
+        };
+        let cut = partition::cut(Shape::LeaderAlone, &self.ids, Some(old), rng);
+        self.cut(planned, &cut);
+        let budget = planned.length.mul_f64(0.5);
+        self.await_leadership(budget, |l| matches!(l.leader, Some((id, _)) if id != old))
+            .await;
+        let work = Duration::from_millis(rng.random_range(100..800));
+        self.sleep_until((Instant::now() + work).min(end)).await;
+        self.uncut(planned, "heal");
+        let repair = Duration::from_millis(rng.random_range(50..600));
+        self.sleep_until(Instant::now() + repair).await;
+        let nodes = self.hold(planned, &[old], Action::Kill, rng)?;
+        let down = Instant::now() + Duration::from_millis(300);
+        self.sleep_until(end.max(down)).await;
+        self.release(planned, &nodes, Action::Kill);
         Ok(())
     }
 

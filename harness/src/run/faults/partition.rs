@@ -6,7 +6,6 @@
 
 use std::collections::BTreeSet;
 
-use rand::Rng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
@@ -22,20 +21,24 @@ pub enum Shape {
     /// Two groups that cannot talk, joined by one node that talks to both:
     /// each side plus the bridge is a majority.
     Bridge,
-    /// The leader's outgoing or incoming links cut, the other direction
-    /// intact.
-    OneWay,
+    /// The leader's outgoing links cut: it hears everyone, no one hears
+    /// it (it learns of the next leader, cannot answer it).
+    LeaderMute,
+    /// The leader's incoming links cut: everyone hears it, it hears no one
+    /// (its followers store its entries; it never learns they did).
+    LeaderDeaf,
     /// Nodes on a ring, each hearing only the majority around it: every node
     /// is in some majority, no two nodes in the same one.
     MajoritiesRing,
 }
 
 impl Shape {
-    pub const ALL: [Shape; 5] = [
+    pub const ALL: [Shape; 6] = [
         Shape::Halves,
         Shape::LeaderAlone,
         Shape::Bridge,
-        Shape::OneWay,
+        Shape::LeaderMute,
+        Shape::LeaderDeaf,
         Shape::MajoritiesRing,
     ];
 
@@ -44,7 +47,8 @@ impl Shape {
             Shape::Halves => "halves",
             Shape::LeaderAlone => "leader-alone",
             Shape::Bridge => "bridge",
-            Shape::OneWay => "one-way",
+            Shape::LeaderMute => "leader-mute",
+            Shape::LeaderDeaf => "leader-deaf",
             Shape::MajoritiesRing => "majorities-ring",
         }
     }
@@ -55,7 +59,9 @@ impl Shape {
         Shape::ALL
             .into_iter()
             .filter(|s| match s {
-                Shape::Halves | Shape::LeaderAlone | Shape::OneWay => n >= 2,
+                Shape::Halves | Shape::LeaderAlone | Shape::LeaderMute | Shape::LeaderDeaf => {
+                    n >= 2
+                }
                 Shape::Bridge | Shape::MajoritiesRing => n >= 3,
             })
             .collect()
@@ -97,7 +103,6 @@ pub fn between(a: &[NodeId], b: &[NodeId]) -> BTreeSet<LinkId> {
 pub fn cut(shape: Shape, nodes: &[NodeId], leader: Option<NodeId>, rng: &mut ChaCha8Rng) -> Cut {
     let mut shuffled = nodes.to_vec();
     shuffled.shuffle(rng);
-    let outgoing: bool = rng.random();
     let leader = leader.filter(|l| nodes.contains(l)).unwrap_or(shuffled[0]);
     let others: Vec<NodeId> = shuffled.iter().copied().filter(|&x| x != leader).collect();
     let n = shuffled.len();
@@ -122,18 +127,14 @@ pub fn cut(shape: Shape, nodes: &[NodeId], leader: Option<NodeId>, rng: &mut Cha
                 between(a, b),
             )
         }
-        Shape::OneWay => {
-            let links = others
-                .iter()
-                .map(|&o| if outgoing { (leader, o) } else { (o, leader) })
-                .collect();
-            let description = if outgoing {
-                format!("{} -/-> {}", show(&[leader]), show(&others))
-            } else {
-                format!("{} -/-> {}", show(&others), show(&[leader]))
-            };
-            (description, links)
-        }
+        Shape::LeaderMute => (
+            format!("{} -/-> {}", show(&[leader]), show(&others)),
+            others.iter().map(|&o| (leader, o)).collect(),
+        ),
+        Shape::LeaderDeaf => (
+            format!("{} -/-> {}", show(&others), show(&[leader])),
+            others.iter().map(|&o| (o, leader)).collect(),
+        ),
         Shape::MajoritiesRing => {
             // Node at ring position p hears the `m` positions around it
             // (itself included), p - (m-1)/2 ..= p + m/2.
@@ -214,19 +215,15 @@ mod tests {
     }
 
     #[test]
-    fn one_way_cuts_one_direction_only() {
-        let mut seen = BTreeSet::new();
-        for seed in 0..20 {
-            let c = cut(Shape::OneWay, &[1, 2, 3], Some(1), &mut rng(seed));
-            assert!(
-                c.links == BTreeSet::from([(1, 2), (1, 3)])
-                    || c.links == BTreeSet::from([(2, 1), (3, 1)]),
-                "{:?}",
-                c.links
-            );
-            seen.insert(c.links.contains(&(1, 2)));
+    fn mute_and_deaf_cut_one_direction_of_the_leaders_links() {
+        for seed in 0..5 {
+            let c = cut(Shape::LeaderMute, &[1, 2, 3], Some(1), &mut rng(seed));
+            assert_eq!(c.links, BTreeSet::from([(1, 2), (1, 3)]));
+            assert_eq!(c.description, "[1] -/-> [2 3]");
+            let c = cut(Shape::LeaderDeaf, &[1, 2, 3], Some(1), &mut rng(seed));
+            assert_eq!(c.links, BTreeSet::from([(2, 1), (3, 1)]));
+            assert_eq!(c.description, "[2 3] -/-> [1]");
         }
-        assert_eq!(seen.len(), 2, "both directions occur");
     }
 
     #[test]
@@ -259,7 +256,12 @@ mod tests {
         assert!(Shape::for_cluster(1).is_empty());
         assert_eq!(
             Shape::for_cluster(2),
-            vec![Shape::Halves, Shape::LeaderAlone, Shape::OneWay]
+            vec![
+                Shape::Halves,
+                Shape::LeaderAlone,
+                Shape::LeaderMute,
+                Shape::LeaderDeaf
+            ]
         );
         assert_eq!(Shape::for_cluster(5), Shape::ALL.to_vec());
     }

@@ -112,6 +112,7 @@ pub fn deck(config: &ScheduleConfig) -> Vec<Plan> {
     if n >= 3 && has(Family::Partition) && has(Family::Kill) {
         deck.push(Plan::LagThenKillLeader);
         deck.push(Plan::LagThenRestartOthers);
+        deck.push(Plan::IsolateLeaderThenKill);
     }
     deck.retain(|plan| allowed(plan, config.targets, n));
     deck
@@ -124,16 +125,22 @@ fn allowed(plan: &Plan, targets: Targets, n: usize) -> bool {
             Plan::Kill(aim) | Plan::KillTorn(aim) | Plan::Pause(aim) | Plan::PowerCut(aim) => {
                 matches!(aim, Aim::Leader | Aim::NewLeader)
             }
-            Plan::Partition(shape) => matches!(shape, Shape::LeaderAlone | Shape::OneWay),
+            Plan::Partition(shape) => matches!(
+                shape,
+                Shape::LeaderAlone | Shape::LeaderMute | Shape::LeaderDeaf
+            ),
             Plan::Slow(spec) => spec.links == SlowLinks::Leader,
             Plan::PauseLeaderResumeDeaf | Plan::LagThenKillLeader => true,
-            Plan::LagThenRestartOthers => true,
+            Plan::LagThenRestartOthers | Plan::IsolateLeaderThenKill => true,
         },
         Targets::Minority => match plan {
             Plan::Kill(aim) | Plan::KillTorn(aim) | Plan::Pause(aim) | Plan::PowerCut(aim) => {
                 !aim.loses_quorum(n)
             }
-            Plan::Partition(_) | Plan::Slow(_) | Plan::PauseLeaderResumeDeaf => true,
+            Plan::Partition(_)
+            | Plan::Slow(_)
+            | Plan::PauseLeaderResumeDeaf
+            | Plan::IsolateLeaderThenKill => true,
             Plan::LagThenKillLeader => n >= 5,
             // Kills a majority.
             Plan::LagThenRestartOthers => false,
@@ -155,7 +162,9 @@ fn length_in_gaps(plan: &Plan, n: usize, rng: &mut ChaCha8Rng) -> f64 {
         Plan::Partition(_) => log_uniform(rng, 0.7, 4.0),
         Plan::Slow(_) => log_uniform(rng, 1.5, 5.0),
         Plan::PauseLeaderResumeDeaf => log_uniform(rng, 1.5, 4.0),
-        Plan::LagThenKillLeader | Plan::LagThenRestartOthers => log_uniform(rng, 1.5, 4.0),
+        Plan::LagThenKillLeader | Plan::LagThenRestartOthers | Plan::IsolateLeaderThenKill => {
+            log_uniform(rng, 1.5, 4.0)
+        }
     }
 }
 
@@ -177,7 +186,10 @@ pub const MAX_ACTIVE: usize = 2;
 fn is_compound(plan: &Plan) -> bool {
     matches!(
         plan,
-        Plan::PauseLeaderResumeDeaf | Plan::LagThenKillLeader | Plan::LagThenRestartOthers
+        Plan::PauseLeaderResumeDeaf
+            | Plan::LagThenKillLeader
+            | Plan::LagThenRestartOthers
+            | Plan::IsolateLeaderThenKill
     )
 }
 
@@ -316,6 +328,7 @@ mod tests {
             assert!(s.iter().any(|p| p.plan == Plan::PauseLeaderResumeDeaf));
             assert!(s.iter().any(|p| p.plan == Plan::LagThenKillLeader));
             assert!(s.iter().any(|p| p.plan == Plan::LagThenRestartOthers));
+            assert!(s.iter().any(|p| p.plan == Plan::IsolateLeaderThenKill));
             assert!(
                 s.iter()
                     .any(|p| matches!(p.plan, Plan::Slow(sp) if sp.stalls))
@@ -344,7 +357,10 @@ mod tests {
                 Plan::Kill(a) | Plan::KillTorn(a) | Plan::Pause(a) | Plan::PowerCut(a) => {
                     matches!(a, Aim::Leader | Aim::NewLeader)
                 }
-                Plan::Partition(s) => matches!(s, Shape::LeaderAlone | Shape::OneWay),
+                Plan::Partition(s) => matches!(
+                    s,
+                    Shape::LeaderAlone | Shape::LeaderMute | Shape::LeaderDeaf
+                ),
                 Plan::Slow(s) => s.links == SlowLinks::Leader,
                 _ => true,
             };
