@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use super::super::LiveState;
 use super::super::proxy::{LinkId, LinkMode, NodeId, Proxies};
 use super::super::recorder::{EventType, NEMESIS, Recorder};
-use super::super::target::Observe;
+use super::super::target::{NodeView, Observe};
 use super::super::watch::{ClusterWatch, Leadership};
 use super::partition::{self, Cut};
 use super::power::{self, PowerCut};
@@ -654,12 +654,17 @@ impl<O: Observe> Nemesis<O> {
         Ok(())
     }
 
-    /// Cuts the leader off from everyone until another node leads and has
-    /// led for a moment (its clients' writes pile up in the old leader's
-    /// log alone), lets it back in, and kills it 50 to 600 ms later, once
-    /// the new leader has overwritten those entries, or is about to;
-    /// restarts it at `end`. A log that does not make an overwrite durable
-    /// brings the overwritten entries back at the restart.
+    /// Cuts the leader off from everyone until another node leads (its
+    /// clients' writes pile up in the old leader's log alone), lets it back
+    /// in within 100 ms, and kills it 0 to 100 ms after it is seen
+    /// following the new leader with a commit index past the one it had
+    /// alone (the new leader has overwritten its lone entries); restarts
+    /// it at `end`. The waits are short so that the overwrite is a
+    /// truncation of the old leader's log rather than a snapshot (the new
+    /// leader still holds the entries after the fork) and the kill comes
+    /// before the old leader's next snapshot covers it: a log that does not
+    /// make the truncation durable brings the overwritten entries back at
+    /// the restart.
     async fn isolate_then_kill(
         &self,
         planned: &Planned,
@@ -675,16 +680,32 @@ impl<O: Observe> Nemesis<O> {
         let budget = planned.length.mul_f64(0.5);
         self.await_leadership(budget, |l| matches!(l.leader, Some((id, _)) if id != old))
             .await;
-        let work = Duration::from_millis(rng.random_range(100..800));
+        let work = Duration::from_millis(rng.random_range(0..100));
         self.sleep_until((Instant::now() + work).min(end)).await;
+        let alone_commit = self.view_of(old).await.map_or(0, |v| v.commit_index);
         self.uncut(planned, "heal");
-        let repair = Duration::from_millis(rng.random_range(50..600));
-        self.sleep_until(Instant::now() + repair).await;
+        let give_up = Instant::now() + Duration::from_millis(1500);
+        while Instant::now() < give_up {
+            let rejoined = self.view_of(old).await.is_some_and(|v| {
+                v.leader.is_some_and(|l| l != old) && v.commit_index > alone_commit
+            });
+            if rejoined {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let after = Duration::from_millis(rng.random_range(0..100));
+        self.sleep_until(Instant::now() + after).await;
         let nodes = self.hold(planned, &[old], Action::Kill, rng)?;
         let down = Instant::now() + Duration::from_millis(300);
         self.sleep_until(end.max(down)).await;
         self.release(planned, &nodes, Action::Kill);
         Ok(())
+    }
+
+    /// What node `id` says of itself now, if it answers.
+    async fn view_of(&self, id: NodeId) -> Option<NodeView> {
+        self.observer.views().await.into_iter().find(|v| v.id == id)
     }
 
     /// Waits for a leader, cuts a random follower off from every other
