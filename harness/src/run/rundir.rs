@@ -18,15 +18,26 @@ pub fn create(out: &Path, nemesis: &str) -> Result<PathBuf, HarnessError> {
         utc_timestamp(now.as_secs()),
         nemesis.replace([',', '/', ' '], "+")
     );
+    // Another run started in the same second takes the next suffix; the
+    // directory is claimed by creating it, so two runs never share one.
     let mut name = base.clone();
     let mut n = 1;
-    while out.join(&name).exists() {
-        n += 1;
-        name = format!("{base}.{n}");
-    }
-    let dir = out.join(&name);
-    std::fs::create_dir(&dir)
-        .map_err(|e| HarnessError(format!("cannot create {}: {e}", dir.display())))?;
+    let dir = loop {
+        let dir = out.join(&name);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => break dir,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                n += 1;
+                name = format!("{base}.{n}");
+            }
+            Err(e) => {
+                return Err(HarnessError(format!(
+                    "cannot create {}: {e}",
+                    dir.display()
+                )));
+            }
+        }
+    };
     let latest = out.join("latest");
     let _ = std::fs::remove_file(&latest);
     let _ = std::os::unix::fs::symlink(&name, &latest);
@@ -126,6 +137,21 @@ fn shell_quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runs_started_together_get_their_own_directories() {
+        let out = std::env::temp_dir().join(format!("rundir-race-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out);
+        let dirs: Vec<PathBuf> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| create(&out, "all").unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let distinct: std::collections::BTreeSet<&PathBuf> = dirs.iter().collect();
+        assert_eq!(distinct.len(), 8, "{dirs:?}");
+        std::fs::remove_dir_all(&out).unwrap();
+    }
 
     #[test]
     fn formats_utc_timestamps() {
