@@ -29,6 +29,11 @@ use super::super::target::{CommittedEntry, CommittedSlice, LoggedCommand, Observ
 /// How often every node is asked.
 pub const POLL_EVERY: Duration = Duration::from_millis(300);
 
+/// How soon a node that did not answer (down, paused, cut off) is asked
+/// again: a restarted node is asked as soon as it serves, before a
+/// snapshot from the leader replaces what it restored from its own log.
+const RETRY_UNANSWERED: Duration = Duration::from_millis(50);
+
 /// Entries at the end of a node's committed log asked for again each round,
 /// so that a committed entry that changes is seen changing.
 const RECHECK: u64 = 400;
@@ -86,8 +91,13 @@ impl LogAudit {
             let (audit, observer) = (self.clone(), observer.clone());
             tasks.spawn(async move {
                 loop {
-                    audit.ask(observer.as_ref(), id).await;
-                    tokio::time::sleep(POLL_EVERY).await;
+                    let answered = audit.ask(observer.as_ref(), id).await;
+                    let pause = if answered {
+                        POLL_EVERY
+                    } else {
+                        RETRY_UNANSWERED
+                    };
+                    tokio::time::sleep(pause).await;
                 }
             });
         }
@@ -102,14 +112,19 @@ impl LogAudit {
         }
     }
 
-    /// Asks node `id` for what it committed since it was last asked.
-    async fn ask<O: Observe>(&self, observer: &O, id: NodeId) {
+    /// Asks node `id` for what it committed since it was last asked;
+    /// false when it did not answer.
+    async fn ask<O: Observe>(&self, observer: &O, id: NodeId) -> bool {
         match fetch(observer, id, self.next(id)).await {
-            None => self.state.lock().unwrap().unsupported = true,
-            Some(slices) => {
+            None => {
+                self.state.lock().unwrap().unsupported = true;
+                true
+            }
+            Some((slices, answered)) => {
                 for slice in slices {
                     self.take(id, &slice);
                 }
+                answered
             }
         }
     }
@@ -148,9 +163,13 @@ impl LogAudit {
 }
 
 /// Asks node `id` for its committed entries from `next` on (a few calls'
-/// worth), then for the [`RECHECK`] entries before `next` again; `None`
-/// when the target cannot list them.
-async fn fetch<O: Observe>(observer: &O, id: NodeId, next: u64) -> Option<Vec<CommittedSlice>> {
+/// worth), then for the [`RECHECK`] entries before `next` again, and
+/// whether it answered; `None` when the target cannot list them.
+async fn fetch<O: Observe>(
+    observer: &O,
+    id: NodeId,
+    next: u64,
+) -> Option<(Vec<CommittedSlice>, bool)> {
     let mut slices = Vec::new();
     let mut from = next;
     for _ in 0..CALLS_PER_ROUND {
@@ -167,8 +186,8 @@ async fn fetch<O: Observe>(observer: &O, id: NodeId, next: u64) -> Option<Vec<Co
                     None => break,
                 }
             }
-            // Down, paused or cut off: asked again next round.
-            Err(_) => return Some(slices),
+            // Down, paused or cut off: asked again soon.
+            Err(_) => return Some((slices, false)),
         }
     }
     if next > 1
@@ -178,7 +197,7 @@ async fn fetch<O: Observe>(observer: &O, id: NodeId, next: u64) -> Option<Vec<Co
     {
         slices.push(slice);
     }
-    Some(slices)
+    Some((slices, true))
 }
 
 impl State {
