@@ -44,12 +44,9 @@ pub struct SlowSpec {
 }
 
 impl SlowSpec {
-    /// Draws the delay (10 to 250 ms, from a near link to one across a
-    /// continent: about half of them longer than the time a leader takes
-    /// to append a hundred entries under load, so that its view of a
-    /// follower lags what it already sent) and the jitter (up to the delay).
+    /// Draws the delay (5 to 200 ms) and the jitter (up to the delay).
     pub fn draw(links: SlowLinks, stalls: bool, rng: &mut ChaCha8Rng) -> SlowSpec {
-        let delay = log_uniform(rng, 0.01, 0.25);
+        let delay = log_uniform(rng, 0.005, 0.2);
         let jitter = delay * rng.random::<f64>();
         SlowSpec {
             links,
@@ -157,7 +154,7 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(2);
         for _ in 0..200 {
             let s = SlowSpec::draw(SlowLinks::All, true, &mut rng);
-            assert!(s.delay >= Duration::from_millis(10) && s.delay <= Duration::from_millis(250));
+            assert!(s.delay >= Duration::from_millis(5) && s.delay <= Duration::from_millis(200));
             assert!(s.jitter <= s.delay && s.stalls);
             let (wait, stall) = next_stall(&mut rng);
             assert!(wait >= Duration::from_millis(100) && stall <= Duration::from_secs(1));
