@@ -15,7 +15,8 @@
 //! follower cut off until it lags, then the leader killed (or every other
 //! node restarted) and the follower let back in to stand for election, and
 //! the leader cut off while it takes writes alone, let back in and killed
-//! just after the new leader overwrote them.
+//! just after the new leader overwrote them, and a lagging follower let
+//! back in over slow links to catch up through snapshots.
 //!
 //! [`schedule`] draws the faults, their start times and their lengths from
 //! the seed, densely and overlapping; [`nemesis`] resolves each one against
@@ -131,6 +132,10 @@ pub enum Plan {
     /// kill it a moment after the new leader has overwritten the entries
     /// it took alone: the overwrite must survive the restart.
     IsolateLeaderThenKill,
+    /// Cut a follower off until it lags behind the leader's compacted log,
+    /// then let it back in over slow links: it catches up through
+    /// InstallSnapshot while the leader goes on compacting.
+    LagThenCatchUpSlowly,
 }
 
 impl Plan {
@@ -147,6 +152,7 @@ impl Plan {
             Plan::LagThenKillLeader => "lag follower, kill leader".into(),
             Plan::LagThenRestartOthers => "lag follower, restart the others".into(),
             Plan::IsolateLeaderThenKill => "isolate leader, kill it once back".into(),
+            Plan::LagThenCatchUpSlowly => "lag follower, catch up slowly".into(),
         }
     }
 }

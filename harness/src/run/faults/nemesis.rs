@@ -282,6 +282,10 @@ impl<O: Observe> Nemesis<O> {
                 self.lag_then_restart_others(planned, end, &mut rng).await?
             }
             Plan::IsolateLeaderThenKill => self.isolate_then_kill(planned, end, &mut rng).await?,
+            Plan::LagThenCatchUpSlowly => {
+                self.lag_then_catch_up_slowly(planned, end, &mut rng)
+                    .await?
+            }
         }
         Ok(())
     }
@@ -706,6 +710,50 @@ impl<O: Observe> Nemesis<O> {
     /// What node `id` says of itself now, if it answers.
     async fn view_of(&self, id: NodeId) -> Option<NodeView> {
         self.observer.views().await.into_iter().find(|v| v.id == id)
+    }
+
+    /// Cuts a follower off for 40 % of the fault's length, then lets it
+    /// back in over links slowed by 50 to 150 ms each way (plus jitter)
+    /// for the rest: it needs snapshots to catch up, and while each one
+    /// travels the leader compacts again and its probes, appends and
+    /// snapshots to the follower cross in flight.
+    async fn lag_then_catch_up_slowly(
+        &self,
+        planned: &Planned,
+        end: Instant,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<(), Skipped> {
+        let lagger = self.lag_follower(planned, rng).await?;
+        let delay = Duration::from_secs_f64(process::log_uniform(rng, 0.05, 0.15));
+        let jitter = delay.mul_f64(0.5 * rng.random::<f64>());
+        let mode = LinkMode {
+            delay,
+            jitter,
+            ..LinkMode::OPEN
+        };
+        let links: BTreeSet<LinkId> = self
+            .ids
+            .iter()
+            .filter(|&&x| x != lagger)
+            .flat_map(|&x| [(x, lagger), (lagger, x)])
+            .collect();
+        self.uncut(planned, "heal");
+        self.set_links(planned.id, links.iter().map(|&l| (l, mode)).collect());
+        let listed: Vec<[NodeId; 2]> = links.iter().map(|&(a, b)| [a, b]).collect();
+        self.record(
+            planned,
+            "slow",
+            json!({
+                "links": listed,
+                "delay_ms": delay.as_secs_f64() * 1e3,
+                "jitter_ms": jitter.as_secs_f64() * 1e3,
+                "stalls": false,
+            }),
+        );
+        self.sleep_until(end.max(Instant::now())).await;
+        self.set_links(planned.id, BTreeMap::new());
+        self.record(planned, "slow-end", json!({ "stalls": 0 }));
+        Ok(())
     }
 
     /// Waits for a leader, cuts a random follower off from every other

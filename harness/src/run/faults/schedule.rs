@@ -118,6 +118,9 @@ pub fn deck(config: &ScheduleConfig) -> Vec<Plan> {
         deck.push(Plan::IsolateLeaderThenKill);
         deck.push(Plan::IsolateLeaderThenKill);
     }
+    if n >= 3 && has(Family::Partition) && has(Family::Slow) {
+        deck.push(Plan::LagThenCatchUpSlowly);
+    }
     deck.retain(|plan| allowed(plan, config.targets, n));
     deck
 }
@@ -136,6 +139,7 @@ fn allowed(plan: &Plan, targets: Targets, n: usize) -> bool {
             Plan::Slow(spec) => spec.links == SlowLinks::Leader,
             Plan::PauseLeaderResumeDeaf | Plan::LagThenKillLeader => true,
             Plan::LagThenRestartOthers | Plan::IsolateLeaderThenKill => true,
+            Plan::LagThenCatchUpSlowly => false,
         },
         Targets::Minority => match plan {
             Plan::Kill(aim) | Plan::KillTorn(aim) | Plan::Pause(aim) | Plan::PowerCut(aim) => {
@@ -144,7 +148,8 @@ fn allowed(plan: &Plan, targets: Targets, n: usize) -> bool {
             Plan::Partition(_)
             | Plan::Slow(_)
             | Plan::PauseLeaderResumeDeaf
-            | Plan::IsolateLeaderThenKill => true,
+            | Plan::IsolateLeaderThenKill
+            | Plan::LagThenCatchUpSlowly => true,
             Plan::LagThenKillLeader => n >= 5,
             // Kills a majority.
             Plan::LagThenRestartOthers => false,
@@ -166,9 +171,10 @@ fn length_in_gaps(plan: &Plan, n: usize, rng: &mut ChaCha8Rng) -> f64 {
         Plan::Partition(_) => log_uniform(rng, 0.7, 4.0),
         Plan::Slow(_) => log_uniform(rng, 1.5, 5.0),
         Plan::PauseLeaderResumeDeaf => log_uniform(rng, 1.2, 3.0),
-        Plan::LagThenKillLeader | Plan::LagThenRestartOthers | Plan::IsolateLeaderThenKill => {
-            log_uniform(rng, 1.2, 3.0)
-        }
+        Plan::LagThenKillLeader
+        | Plan::LagThenRestartOthers
+        | Plan::IsolateLeaderThenKill
+        | Plan::LagThenCatchUpSlowly => log_uniform(rng, 1.2, 3.0),
     }
 }
 
@@ -194,6 +200,7 @@ fn is_compound(plan: &Plan) -> bool {
             | Plan::LagThenKillLeader
             | Plan::LagThenRestartOthers
             | Plan::IsolateLeaderThenKill
+            | Plan::LagThenCatchUpSlowly
     )
 }
 
@@ -283,6 +290,7 @@ mod tests {
         let c = config(Family::ALL.to_vec(), 5);
         let full = deck(&c);
         let mut whole_decks = 0;
+        let mut overlaps = 0;
         for seed in 0..20 {
             let s = draw(seed, &c);
             assert!(s.len() >= 30, "seed {seed}: {} faults", s.len());
@@ -300,7 +308,9 @@ mod tests {
                 .windows(2)
                 .filter(|w| w[1].start < w[0].start + w[0].length)
                 .count();
-            assert!(overlapping >= 10, "seed {seed}: {overlapping} overlaps");
+            // (Compound faults run alone, so a run heavy in them has fewer.)
+            assert!(overlapping >= 8, "seed {seed}: {overlapping} overlaps");
+            overlaps += overlapping;
             // Never more than two at once; a compound fault alone.
             for p in &s {
                 let t = p.start.as_secs_f64();
