@@ -713,7 +713,7 @@ impl<O: Observe> Nemesis<O> {
     }
 
     /// Cuts a follower off for 40 % of the fault's length, then lets it
-    /// back in over links slowed by 50 to 150 ms each way (plus jitter)
+    /// back in over links slowed by 20 to 120 ms each way (plus jitter)
     /// for the rest: it needs snapshots to catch up, and while each one
     /// travels the leader compacts again and its probes, appends and
     /// snapshots to the follower cross in flight.
@@ -724,7 +724,7 @@ impl<O: Observe> Nemesis<O> {
         rng: &mut ChaCha8Rng,
     ) -> Result<(), Skipped> {
         let lagger = self.lag_follower(planned, rng).await?;
-        let delay = Duration::from_secs_f64(process::log_uniform(rng, 0.05, 0.15));
+        let delay = Duration::from_secs_f64(process::log_uniform(rng, 0.02, 0.12));
         let jitter = delay.mul_f64(0.5 * rng.random::<f64>());
         let mode = LinkMode {
             delay,
