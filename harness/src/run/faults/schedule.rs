@@ -355,6 +355,7 @@ mod tests {
             whole_decks >= 15,
             "{whole_decks} of 20 runs dealt a whole deck"
         );
+        assert!(overlaps >= 20 * 12, "{overlaps} overlaps in 20 runs");
     }
 
     #[test]
