@@ -515,19 +515,7 @@ impl<O: Observe> Nemesis<O> {
     async fn slow(&self, planned: &Planned, spec: SlowSpec, end: Instant, rng: &mut ChaCha8Rng) {
         let leader = self.leader().await;
         let links = spec.pick_links(&self.ids, leader, rng);
-        let base = spec.modes(&links);
-        self.set_links(planned.id, base.clone());
-        let listed: Vec<[NodeId; 2]> = links.iter().map(|&(a, b)| [a, b]).collect();
-        self.record(
-            planned,
-            "slow",
-            json!({
-                "links": listed,
-                "delay_ms": spec.delay.as_secs_f64() * 1e3,
-                "jitter_ms": spec.jitter.as_secs_f64() * 1e3,
-                "stalls": spec.stalls,
-            }),
-        );
+        let base = self.slow_links(planned, &links, spec.delay, spec.jitter, spec.stalls);
         let mut stalls = 0u32;
         if spec.stalls {
             let all: Vec<LinkId> = links.iter().copied().collect();
@@ -559,6 +547,37 @@ impl<O: Observe> Nemesis<O> {
         }
         self.set_links(planned.id, BTreeMap::new());
         self.record(planned, "slow-end", json!({ "stalls": stalls }));
+    }
+
+    /// Slows `links` by `delay` (plus up to `jitter`) and records it;
+    /// returns the links' modes.
+    fn slow_links(
+        &self,
+        planned: &Planned,
+        links: &BTreeSet<LinkId>,
+        delay: Duration,
+        jitter: Duration,
+        stalls: bool,
+    ) -> BTreeMap<LinkId, LinkMode> {
+        let mode = LinkMode {
+            delay,
+            jitter,
+            ..LinkMode::OPEN
+        };
+        let modes: BTreeMap<LinkId, LinkMode> = links.iter().map(|&l| (l, mode)).collect();
+        self.set_links(planned.id, modes.clone());
+        let listed: Vec<[NodeId; 2]> = links.iter().map(|&(a, b)| [a, b]).collect();
+        self.record(
+            planned,
+            "slow",
+            json!({
+                "links": listed,
+                "delay_ms": delay.as_secs_f64() * 1e3,
+                "jitter_ms": jitter.as_secs_f64() * 1e3,
+                "stalls": stalls,
+            }),
+        );
+        modes
     }
 
     /// Makes the leader deaf (every link into it cut) and pauses it until
@@ -726,11 +745,6 @@ impl<O: Observe> Nemesis<O> {
         let lagger = self.lag_follower(planned, rng).await?;
         let delay = Duration::from_secs_f64(process::log_uniform(rng, 0.02, 0.12));
         let jitter = delay.mul_f64(0.5 * rng.random::<f64>());
-        let mode = LinkMode {
-            delay,
-            jitter,
-            ..LinkMode::OPEN
-        };
         let links: BTreeSet<LinkId> = self
             .ids
             .iter()
@@ -738,18 +752,7 @@ impl<O: Observe> Nemesis<O> {
             .flat_map(|&x| [(x, lagger), (lagger, x)])
             .collect();
         self.uncut(planned, "heal");
-        self.set_links(planned.id, links.iter().map(|&l| (l, mode)).collect());
-        let listed: Vec<[NodeId; 2]> = links.iter().map(|&(a, b)| [a, b]).collect();
-        self.record(
-            planned,
-            "slow",
-            json!({
-                "links": listed,
-                "delay_ms": delay.as_secs_f64() * 1e3,
-                "jitter_ms": jitter.as_secs_f64() * 1e3,
-                "stalls": false,
-            }),
-        );
+        self.slow_links(planned, &links, delay, jitter, false);
         self.sleep_until(end.max(Instant::now())).await;
         self.set_links(planned.id, BTreeMap::new());
         self.record(planned, "slow-end", json!({ "stalls": 0 }));

@@ -83,23 +83,6 @@ impl SlowSpec {
             }
         }
     }
-
-    /// The mode of each slowed link.
-    pub fn modes(&self, links: &BTreeSet<LinkId>) -> BTreeMap<LinkId, LinkMode> {
-        links
-            .iter()
-            .map(|&l| {
-                (
-                    l,
-                    LinkMode {
-                        delay: self.delay,
-                        jitter: self.jitter,
-                        ..LinkMode::OPEN
-                    },
-                )
-            })
-            .collect()
-    }
 }
 
 /// The next stall of a link: how long until it starts (0.1 to 1 s) and how
