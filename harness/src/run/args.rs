@@ -30,8 +30,8 @@ pub struct Args {
     /// only those that leave a majority up (`minority`).
     #[arg(long, default_value = "any", value_parser = ["any", "leader", "minority"])]
     pub nemesis_target: String,
-    /// Concurrent logical clients (default: 3 per node; the first per node
-    /// is pinned to it).
+    /// Concurrent logical clients (default: 4 per node; the first two per
+    /// node are pinned to it).
     #[arg(long)]
     pub concurrency: Option<usize>,
     /// Number of keys (few, so that operations collide).
@@ -112,7 +112,7 @@ pub fn validate(args: &Args) -> Result<Settings, String> {
             return Err(format!("{flag} must be longer than 0"));
         }
     }
-    let concurrency = args.concurrency.unwrap_or(3 * args.nodes as usize);
+    let concurrency = args.concurrency.unwrap_or(4 * args.nodes as usize);
     if concurrency == 0 {
         return Err(
             "--concurrency must be at least 1 (a run without clients tests nothing)".into(),
@@ -203,7 +203,7 @@ mod tests {
     fn the_defaults_are_valid() {
         let s = validate(&args(&[])).unwrap();
         assert_eq!(s.families, Family::ALL.to_vec());
-        assert_eq!(s.concurrency, 9);
+        assert_eq!(s.concurrency, 12);
         assert_eq!(s.targets, Targets::Any);
     }
 

@@ -23,7 +23,7 @@ use super::super::proxy::{LinkId, LinkMode, NodeId, Proxies};
 use super::super::recorder::{EventType, NEMESIS, Recorder};
 use super::super::target::{NodeView, Observe};
 use super::super::watch::{ClusterWatch, Leadership};
-use super::partition::{self, Cut};
+use super::partition::{self, Cut, CutStyle};
 use super::power::{self, PowerCut};
 use super::process::{self, Aim};
 use super::slow::{self, SlowSpec};
@@ -271,7 +271,7 @@ impl<O: Observe> Nemesis<O> {
             Plan::Partition(shape) => {
                 let leader = self.leader().await;
                 let cut = partition::cut(shape, &self.ids, leader, &mut rng);
-                self.cut(planned, &cut);
+                self.cut(planned, &cut, CutStyle::draw(&mut rng));
                 self.sleep_until(end).await;
                 self.uncut(planned, "heal");
             }
@@ -488,20 +488,19 @@ impl<O: Observe> Nemesis<O> {
         self.proxies.set_modes(&merged);
     }
 
-    fn cut(&self, planned: &Planned, cut: &Cut) {
-        let blocked = LinkMode {
-            blocked: true,
-            ..LinkMode::OPEN
-        };
-        self.set_links(
-            planned.id,
-            cut.links.iter().map(|&l| (l, blocked)).collect(),
-        );
+    fn cut(&self, planned: &Planned, cut: &Cut, style: CutStyle) {
+        let mode = style.mode();
+        self.set_links(planned.id, cut.links.iter().map(|&l| (l, mode)).collect());
         let links: Vec<[NodeId; 2]> = cut.links.iter().map(|&(a, b)| [a, b]).collect();
         self.record(
             planned,
             "partition",
-            json!({ "shape": cut.name, "groups": cut.description, "cut": links }),
+            json!({
+                "shape": cut.name,
+                "groups": cut.description,
+                "cut": links,
+                "style": style.name(),
+            }),
         );
     }
 
@@ -603,7 +602,7 @@ impl<O: Observe> Nemesis<O> {
                 .map(|&x| (x, old))
                 .collect(),
         };
-        self.cut(planned, &deaf);
+        self.cut(planned, &deaf, CutStyle::Reset);
         let nodes = match self.hold(planned, &target, Action::Pause, &mut rng) {
             Ok(nodes) => nodes,
             Err(skipped) => {
@@ -677,8 +676,9 @@ impl<O: Observe> Nemesis<O> {
         Ok(())
     }
 
-    /// Cuts the leader off from everyone until another node leads (its
-    /// clients' writes pile up in the old leader's log alone), lets it back
+    /// Cuts the leader off from everyone, dropping its packets, until
+    /// another node leads (its clients' writes pile up in the old leader's
+    /// log alone, its appends in the network), lets it back
     /// in within 100 ms, and kills it 0 to 100 ms after it is seen
     /// following the new leader with a commit index past the one it had
     /// alone (the new leader has overwritten its lone entries); restarts
@@ -699,7 +699,10 @@ impl<O: Observe> Nemesis<O> {
             return Err(Skipped);
         };
         let cut = partition::cut(Shape::LeaderAlone, &self.ids, Some(old), rng);
-        self.cut(planned, &cut);
+        // Dropped, not reset: the appends it sends alone arrive at the heal,
+        // when the others may hold the new leader's first entries at the
+        // same indexes, not yet known to be committed.
+        self.cut(planned, &cut, CutStyle::Drop);
         let budget = planned.length.mul_f64(0.5);
         self.await_leadership(budget, |l| matches!(l.leader, Some((id, _)) if id != old))
             .await;
@@ -785,7 +788,7 @@ impl<O: Observe> Nemesis<O> {
             description: format!("[{lagger}] | {others:?}"),
             links: partition::between(&[lagger], &others),
         };
-        self.cut(planned, &cut);
+        self.cut(planned, &cut, CutStyle::Reset);
         self.sleep_until(Instant::now() + planned.length.mul_f64(0.4))
             .await;
         Ok(lagger)

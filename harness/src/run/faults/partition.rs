@@ -2,14 +2,62 @@
 //!
 //! A cut is a set of ordered links (from, to); the proxies block exactly
 //! those, so a shape may be one-way. Overlapping partitions cut the union
-//! of their links.
+//! of their links. A cut either resets connections or drops packets (see
+//! [`CutStyle`]).
 
 use std::collections::BTreeSet;
 
+use rand::Rng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use super::super::proxy::{LinkId, NodeId};
+use super::super::proxy::{LinkId, LinkMode, NodeId};
+
+/// What a cut link does with traffic, as the two kinds of firewall rule do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CutStyle {
+    /// Connections are reset: the sender sees an error at once and what
+    /// it had sent is lost (a REJECT rule).
+    Reset,
+    /// Packets are dropped and TCP retransmits them: nothing arrives
+    /// during the cut, and at the heal everything sent during it arrives
+    /// at once, after what the receiver has learnt since (a DROP rule).
+    /// Stale messages of an old term reach nodes of the new one.
+    Drop,
+}
+
+impl CutStyle {
+    pub fn name(self) -> &'static str {
+        match self {
+            CutStyle::Reset => "reset",
+            CutStyle::Drop => "drop",
+        }
+    }
+
+    /// Either, even odds.
+    pub fn draw(rng: &mut ChaCha8Rng) -> CutStyle {
+        if rng.random_bool(0.5) {
+            CutStyle::Drop
+        } else {
+            CutStyle::Reset
+        }
+    }
+
+    /// The proxy mode of a link cut in this style: a dropping link holds
+    /// its bytes until the cut ends.
+    pub fn mode(self) -> LinkMode {
+        match self {
+            CutStyle::Reset => LinkMode {
+                blocked: true,
+                ..LinkMode::OPEN
+            },
+            CutStyle::Drop => LinkMode {
+                stalled: true,
+                ..LinkMode::OPEN
+            },
+        }
+    }
+}
 
 /// The shape of a network partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -249,6 +297,21 @@ mod tests {
             // No two nodes hear the same majority.
             assert_eq!(majorities.len(), n, "{}", c.description);
         }
+    }
+
+    #[test]
+    fn a_reset_cut_blocks_and_a_dropping_cut_holds_until_the_heal() {
+        let reset = CutStyle::Reset.mode();
+        assert!(reset.blocked && !reset.stalled);
+        // Held bytes are passed on when the stall clears (the proxy's
+        // stall test); a blocked link closes its connections instead.
+        let drop = CutStyle::Drop.mode();
+        assert!(drop.stalled && !drop.blocked);
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let drops = (0..200)
+            .filter(|_| CutStyle::draw(&mut rng) == CutStyle::Drop)
+            .count();
+        assert!((60..=140).contains(&drops), "{drops} of 200 drop");
     }
 
     #[test]
