@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use super::super::LiveState;
 use super::super::proxy::{LinkId, LinkMode, NodeId, Proxies};
 use super::super::recorder::{EventType, NEMESIS, Recorder};
-use super::super::target::{NodeView, Observe};
+use super::super::target::{NodeView, Observe, Role};
 use super::super::watch::{ClusterWatch, Leadership};
 use super::partition::{self, Cut, CutStyle};
 use super::power::{self, PowerCut};
@@ -678,8 +678,8 @@ impl<O: Observe> Nemesis<O> {
 
     /// Cuts the leader off from everyone, dropping its packets, until
     /// another node leads (its clients' writes pile up in the old leader's
-    /// log alone, its appends in the network), lets it back
-    /// in within 100 ms, and kills it 0 to 100 ms after it is seen
+    /// log alone, its appends in the network), lets it back in 0.3 to 30 ms
+    /// (log-uniform) after another node is seen leading, and kills it 0 to 100 ms after it is seen
     /// following the new leader with a commit index past the one it had
     /// alone (the new leader has overwritten its lone entries); restarts
     /// it at `end`. The waits are short so that the overwrite is a
@@ -703,10 +703,10 @@ impl<O: Observe> Nemesis<O> {
         // when the others may hold the new leader's first entries at the
         // same indexes, not yet known to be committed.
         self.cut(planned, &cut, CutStyle::Drop);
-        let budget = planned.length.mul_f64(0.5);
-        self.await_leadership(budget, |l| matches!(l.leader, Some((id, _)) if id != old))
+        self.await_new_leader(old, planned.length.mul_f64(0.5))
             .await;
-        let work = Duration::from_millis(rng.random_range(0..100));
+        // Log-uniform: half the heals come within 3 ms of the election seen.
+        let work = Duration::from_secs_f64(process::log_uniform(rng, 0.0003, 0.03));
         self.sleep_until((Instant::now() + work).min(end)).await;
         let alone_commit = self.view_of(old).await.map_or(0, |v| v.commit_index);
         self.uncut(planned, "heal");
@@ -727,6 +727,22 @@ impl<O: Observe> Nemesis<O> {
         self.sleep_until(end.max(down)).await;
         self.release(planned, &nodes, Action::Kill);
         Ok(())
+    }
+
+    /// Returns once a node other than `old` says it leads, or after
+    /// `patience`. Asks every node every millisecond rather than waiting for the
+    /// watch (every 100 ms): the new leader's first entries are committed
+    /// within milliseconds, and what the old leader sent alone should
+    /// arrive while some node still holds them uncommitted.
+    async fn await_new_leader(&self, old: NodeId, patience: Duration) {
+        let give_up = (Instant::now() + patience).min(self.deadline);
+        while Instant::now() < give_up {
+            let views = self.observer.views().await;
+            if views.iter().any(|v| v.id != old && v.role == Role::Leader) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
     }
 
     /// What node `id` says of itself now, if it answers.
