@@ -7,15 +7,18 @@
 //! a node just elected, the most lagging follower, one node, a minority, a
 //! majority or every node), network partitions ([`partition`]: halves, the
 //! leader alone, a bridge, the leader mute or deaf, a ring of overlapping
-//! majorities), slow links ([`slow`]: delay, jitter and stalls per link),
+//! majorities; connections reset or packets dropped and delivered at the
+//! heal), slow links ([`slow`]: delay, jitter and stalls per link),
 //! and power cuts ([`power`]: SIGKILL and lose what was never fsynced, on
 //! lazy filesystems, then restart). Compound faults chain families: the
 //! leader paused until another node leads, then resumed while it still
 //! cannot hear the others (it speaks before it learns the new term), and a
 //! follower cut off until it lags, then the leader killed (or every other
 //! node restarted) and the follower let back in to stand for election, and
-//! the leader cut off while it takes writes alone, let back in and killed
-//! just after the new leader overwrote them, and a lagging follower let
+//! the leader cut off while it takes writes alone, let back in moments
+//! after another node leads (its dropped appends of the old term arrive
+//! beside the new leader's first entries) and killed just after the new
+//! leader overwrote them, and a lagging follower let
 //! back in over slow links to catch up through snapshots.
 //!
 //! [`schedule`] draws the faults, their start times and their lengths from
