@@ -489,19 +489,40 @@ impl<O: Observe> Nemesis<O> {
     }
 
     fn cut(&self, planned: &Planned, cut: &Cut, style: CutStyle) {
-        let mode = style.mode();
-        self.set_links(planned.id, cut.links.iter().map(|&l| (l, mode)).collect());
-        let links: Vec<[NodeId; 2]> = cut.links.iter().map(|&(a, b)| [a, b]).collect();
-        self.record(
-            planned,
-            "partition",
-            json!({
-                "shape": cut.name,
-                "groups": cut.description,
-                "cut": links,
-                "style": style.name(),
-            }),
+        self.cut_styled(planned, cut, |_| style);
+    }
+
+    /// Cuts `cut`'s links, each in the style `style_of` gives it.
+    fn cut_styled(&self, planned: &Planned, cut: &Cut, style_of: impl Fn(LinkId) -> CutStyle) {
+        let styles: BTreeMap<LinkId, CutStyle> =
+            cut.links.iter().map(|&l| (l, style_of(l))).collect();
+        self.set_links(
+            planned.id,
+            styles.iter().map(|(&l, s)| (l, s.mode())).collect(),
         );
+        let links: Vec<[NodeId; 2]> = cut.links.iter().map(|&(a, b)| [a, b]).collect();
+        let dropped: Vec<[NodeId; 2]> = styles
+            .iter()
+            .filter(|(_, s)| **s == CutStyle::Drop)
+            .map(|(&(a, b), _)| [a, b])
+            .collect();
+        let style = if dropped.is_empty() {
+            CutStyle::Reset.name()
+        } else if dropped.len() == links.len() {
+            CutStyle::Drop.name()
+        } else {
+            "mixed"
+        };
+        let mut value = json!({
+            "shape": cut.name,
+            "groups": cut.description,
+            "cut": links,
+            "style": style,
+        });
+        if style == "mixed" {
+            value["dropped"] = dropped.into();
+        }
+        self.record(planned, "partition", value);
     }
 
     fn uncut(&self, planned: &Planned, f: &str) {
@@ -676,18 +697,19 @@ impl<O: Observe> Nemesis<O> {
         Ok(())
     }
 
-    /// Cuts the leader off from everyone, dropping its packets, until
-    /// another node leads (its clients' writes pile up in the old leader's
-    /// log alone, its appends in the network), lets it back in 0.3 to 30 ms
-    /// (log-uniform) after another node is seen leading, and kills it 0 to 100 ms after it is seen
-    /// following the new leader with a commit index past the one it had
-    /// alone (the new leader has overwritten its lone entries); restarts
-    /// it at `end`. The waits are short so that the overwrite is a
-    /// truncation of the old leader's log rather than a snapshot (the new
-    /// leader still holds the entries after the fork) and the kill comes
-    /// before the old leader's next snapshot covers it: a log that does not
-    /// make the truncation durable brings the overwritten entries back at
-    /// the restart.
+    /// Cuts the leader off from everyone (its packets dropped, those to it
+    /// reset) until another node leads: its clients' writes pile up in its
+    /// log alone, its appends in the network. Lets its packets out 0.3 to
+    /// 30 ms (log-uniform) after another node is seen leading, the others'
+    /// in 30 to 200 ms later, and kills it 0 to 100 ms after it is seen
+    /// following the new leader with a commit index
+    /// past the one it had alone (the new leader has overwritten its lone
+    /// entries); restarts it at `end`. The waits are short so that the
+    /// overwrite is a truncation of the old leader's log rather than a
+    /// snapshot (the new leader still holds the entries after the fork) and
+    /// the kill comes before the old leader's next snapshot covers it: a
+    /// log that does not make the truncation durable brings the overwritten
+    /// entries back at the restart.
     async fn isolate_then_kill(
         &self,
         planned: &Planned,
@@ -699,15 +721,38 @@ impl<O: Observe> Nemesis<O> {
             return Err(Skipped);
         };
         let cut = partition::cut(Shape::LeaderAlone, &self.ids, Some(old), rng);
-        // Dropped, not reset: the appends it sends alone arrive at the heal,
-        // when the others may hold the new leader's first entries at the
-        // same indexes, not yet known to be committed.
-        self.cut(planned, &cut, CutStyle::Drop);
+        // What it sends is dropped, not reset, and let through first: the
+        // appends it sent alone arrive moments after the election, when the
+        // others may hold the new leader's first entries at the same
+        // indexes, not yet known to be committed. What is sent to it is
+        // reset and let through 30 to 200 ms later: the new leader's first
+        // append to it is lost by then, so it hears the new leader anew and
+        // a heartbeat may come before the append that mends its log.
+        self.cut_styled(planned, &cut, |(from, _)| {
+            if from == old {
+                CutStyle::Drop
+            } else {
+                CutStyle::Reset
+            }
+        });
         self.await_new_leader(old, planned.length.mul_f64(0.5))
             .await;
-        // Log-uniform: half the heals come within 3 ms of the election seen.
+        // Log-uniform: half come within 3 ms of the election seen.
         let work = Duration::from_secs_f64(process::log_uniform(rng, 0.0003, 0.03));
         self.sleep_until((Instant::now() + work).min(end)).await;
+        let deaf = Cut {
+            name: "deaf",
+            description: format!("[others] -/-> [{old}]"),
+            links: cut
+                .links
+                .iter()
+                .copied()
+                .filter(|&(_, to)| to == old)
+                .collect(),
+        };
+        self.cut(planned, &deaf, CutStyle::Reset);
+        let deaf_for = Duration::from_secs_f64(process::log_uniform(rng, 0.03, 0.2));
+        self.sleep_until((Instant::now() + deaf_for).min(end)).await;
         let alone_commit = self.view_of(old).await.map_or(0, |v| v.commit_index);
         self.uncut(planned, "heal");
         let give_up = Instant::now() + Duration::from_millis(1500);
