@@ -57,7 +57,7 @@ pub struct ClientProfile {
 const PINNED_REST: Duration = Duration::from_millis(100);
 
 /// Workers pinned to each node (the first ones, while there are enough).
-pub const PINNED_PER_NODE: usize = 2;
+const PINNED_PER_NODE: usize = 2;
 
 impl ClientProfile {
     /// The profile of `process` (of `concurrency` workers) in a cluster of

@@ -613,17 +613,7 @@ impl<O: Observe> Nemesis<O> {
         let Some(&old) = target.first() else {
             return Err(Skipped);
         };
-        let deaf = Cut {
-            name: "deaf",
-            description: format!("[others] -/-> [{old}]"),
-            links: self
-                .ids
-                .iter()
-                .filter(|&&x| x != old)
-                .map(|&x| (x, old))
-                .collect(),
-        };
-        self.cut(planned, &deaf, CutStyle::Reset);
+        self.cut(planned, &partition::deaf(&self.ids, old), CutStyle::Reset);
         let nodes = match self.hold(planned, &target, Action::Pause, &mut rng) {
             Ok(nodes) => nodes,
             Err(skipped) => {
@@ -702,14 +692,14 @@ impl<O: Observe> Nemesis<O> {
     /// log alone, its appends in the network. Lets its packets out 0.3 to
     /// 30 ms (log-uniform) after another node is seen leading, the others'
     /// in 30 to 200 ms later, and kills it 0 to 100 ms after it is seen
-    /// following the new leader with a commit index
-    /// past the one it had alone (the new leader has overwritten its lone
-    /// entries); restarts it at `end`. The waits are short so that the
-    /// overwrite is a truncation of the old leader's log rather than a
-    /// snapshot (the new leader still holds the entries after the fork) and
-    /// the kill comes before the old leader's next snapshot covers it: a
-    /// log that does not make the truncation durable brings the overwritten
-    /// entries back at the restart.
+    /// following the new leader with a commit index past the one it had
+    /// alone (the new leader has overwritten its lone entries); restarts it
+    /// at `end`. The waits are short so that the overwrite is a truncation
+    /// of the old leader's log rather than a snapshot (the new leader still
+    /// holds the entries after the fork) and the kill comes before the old
+    /// leader's next snapshot covers it: a log that does not make the
+    /// truncation durable brings the overwritten entries back at the
+    /// restart.
     async fn isolate_then_kill(
         &self,
         planned: &Planned,
@@ -740,17 +730,7 @@ impl<O: Observe> Nemesis<O> {
         // Log-uniform: half come within 3 ms of the election seen.
         let work = Duration::from_secs_f64(process::log_uniform(rng, 0.0003, 0.03));
         self.sleep_until((Instant::now() + work).min(end)).await;
-        let deaf = Cut {
-            name: "deaf",
-            description: format!("[others] -/-> [{old}]"),
-            links: cut
-                .links
-                .iter()
-                .copied()
-                .filter(|&(_, to)| to == old)
-                .collect(),
-        };
-        self.cut(planned, &deaf, CutStyle::Reset);
+        self.cut(planned, &partition::deaf(&self.ids, old), CutStyle::Reset);
         let deaf_for = Duration::from_secs_f64(process::log_uniform(rng, 0.03, 0.2));
         self.sleep_until((Instant::now() + deaf_for).min(end)).await;
         let alone_commit = self.view_of(old).await.map_or(0, |v| v.commit_index);
@@ -775,10 +755,10 @@ impl<O: Observe> Nemesis<O> {
     }
 
     /// Returns once a node other than `old` says it leads, or after
-    /// `patience`. Asks every node every millisecond rather than waiting for the
-    /// watch (every 100 ms): the new leader's first entries are committed
-    /// within milliseconds, and what the old leader sent alone should
-    /// arrive while some node still holds them uncommitted.
+    /// `patience`. Asks every node every millisecond rather than waiting
+    /// for the watch (every 100 ms): the new leader's first entries are
+    /// committed within milliseconds, and what the old leader sent alone
+    /// should arrive while some node still holds them uncommitted.
     async fn await_new_leader(&self, old: NodeId, patience: Duration) {
         let give_up = (Instant::now() + patience).min(self.deadline);
         while Instant::now() < give_up {

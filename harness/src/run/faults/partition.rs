@@ -145,6 +145,20 @@ pub fn between(a: &[NodeId], b: &[NodeId]) -> BTreeSet<LinkId> {
     cut
 }
 
+/// Every link into `node` from the other `nodes`: it hears no one, everyone
+/// hears it (a step of a compound fault).
+pub fn deaf(nodes: &[NodeId], node: NodeId) -> Cut {
+    Cut {
+        name: "deaf",
+        description: format!("[others] -/-> [{node}]"),
+        links: nodes
+            .iter()
+            .filter(|&&x| x != node)
+            .map(|&x| (x, node))
+            .collect(),
+    }
+}
+
 /// Cuts `nodes` into `shape`. `leader` is the current leader if known
 /// (else a node drawn at random stands in for it); the rest of the choices
 /// (which halves, which direction, the ring's order) come from `rng`.
@@ -272,6 +286,8 @@ mod tests {
             assert_eq!(c.links, BTreeSet::from([(2, 1), (3, 1)]));
             assert_eq!(c.description, "[2 3] -/-> [1]");
         }
+        // The compound faults' deaf step cuts the same links.
+        assert_eq!(deaf(&[1, 2, 3], 1).links, BTreeSet::from([(2, 1), (3, 1)]));
     }
 
     #[test]
