@@ -131,9 +131,11 @@ pub enum Plan {
     /// the follower back in and restart the others: the lagging node, its
     /// election timer long expired, asks freshly started nodes for votes.
     LagThenRestartOthers,
-    /// Cut the leader off until another node leads, let it back in, and
-    /// kill it a moment after the new leader has overwritten the entries
-    /// it took alone: the overwrite must survive the restart.
+    /// Cut the leader off (the links among the others slowed meanwhile)
+    /// until another node leads, let out what it sent alone while the new
+    /// leader's first entries are on their way, let it back in, and kill
+    /// it a moment after the new leader has overwritten the entries it
+    /// took alone: the overwrite must survive the restart.
     IsolateLeaderThenKill,
     /// Cut a follower off until it lags behind the leader's compacted log,
     /// then let it back in over slow links: it catches up through

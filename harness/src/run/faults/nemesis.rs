@@ -479,6 +479,21 @@ impl<O: Observe> Nemesis<O> {
         } else {
             held.links.insert(id, modes);
         }
+        self.push_links(&held);
+    }
+
+    /// Adds `modes` to those fault `id` holds (a link it holds already
+    /// takes the stricter of both) and pushes the merged network.
+    fn add_links(&self, id: u32, modes: &BTreeMap<LinkId, LinkMode>) {
+        let mut held = self.held.lock().unwrap();
+        let own = held.links.entry(id).or_default();
+        for (&link, &mode) in modes {
+            slow::merge(own, link, mode);
+        }
+        self.push_links(&held);
+    }
+
+    fn push_links(&self, held: &Held) {
         let mut merged = BTreeMap::new();
         for modes in held.links.values() {
             for (&link, &mode) in modes {
@@ -569,8 +584,8 @@ impl<O: Observe> Nemesis<O> {
         self.record(planned, "slow-end", json!({ "stalls": stalls }));
     }
 
-    /// Slows `links` by `delay` (plus up to `jitter`) and records it;
-    /// returns the links' modes.
+    /// Slows `links` by `delay` (plus up to `jitter`), beside whatever
+    /// else the fault holds, and records it; returns the links' modes.
     fn slow_links(
         &self,
         planned: &Planned,
@@ -585,7 +600,7 @@ impl<O: Observe> Nemesis<O> {
             ..LinkMode::OPEN
         };
         let modes: BTreeMap<LinkId, LinkMode> = links.iter().map(|&l| (l, mode)).collect();
-        self.set_links(planned.id, modes.clone());
+        self.add_links(planned.id, &modes);
         let listed: Vec<[NodeId; 2]> = links.iter().map(|&(a, b)| [a, b]).collect();
         self.record(
             planned,
@@ -725,12 +740,23 @@ impl<O: Observe> Nemesis<O> {
                 CutStyle::Reset
             }
         });
+        // Meanwhile the links among the others are slow (10 to 40 ms each
+        // way), so that between a follower's acknowledgement of the new
+        // leader's first entry and its learning that the entry is
+        // committed lie two crossings, not a fraction of a millisecond.
+        let hop = Duration::from_secs_f64(process::log_uniform(rng, 0.01, 0.04));
+        let others: Vec<NodeId> = self.ids.iter().copied().filter(|&id| id != old).collect();
+        let among = partition::within(&others);
+        let slow = self.slow_links(planned, &among, hop, Duration::ZERO, false);
         self.await_new_leader(old, planned.length.mul_f64(0.5))
             .await;
-        // Log-uniform: half come within 3 ms of the election seen.
-        let work = Duration::from_secs_f64(process::log_uniform(rng, 0.0003, 0.03));
+        // The new leader's first entry reaches a follower one crossing
+        // after the election, and word of its commit two more later: let
+        // what the old leader sent arrive in between.
+        let work = hop.mul_f64(rng.random_range(1.2..2.8));
         self.sleep_until((Instant::now() + work).min(end)).await;
         self.cut(planned, &partition::deaf(&self.ids, old), CutStyle::Reset);
+        self.add_links(planned.id, &slow);
         let deaf_for = Duration::from_secs_f64(process::log_uniform(rng, 0.03, 0.2));
         self.sleep_until((Instant::now() + deaf_for).min(end)).await;
         let alone_commit = self.view_of(old).await.map_or(0, |v| v.commit_index);

@@ -145,6 +145,13 @@ pub fn between(a: &[NodeId], b: &[NodeId]) -> BTreeSet<LinkId> {
     cut
 }
 
+/// Every link among `group`, both directions.
+pub fn within(group: &[NodeId]) -> BTreeSet<LinkId> {
+    let mut links = between(group, group);
+    links.retain(|(a, b)| a != b);
+    links
+}
+
 /// Every link into `node` from the other `nodes`: it hears no one, everyone
 /// hears it (a step of a compound fault).
 pub fn deaf(nodes: &[NodeId], node: NodeId) -> Cut {
@@ -274,6 +281,15 @@ mod tests {
                 assert!(!c.links.is_empty());
             }
         }
+    }
+
+    #[test]
+    fn within_is_every_link_of_a_group_but_none_to_itself() {
+        assert_eq!(
+            within(&[2, 3, 4]),
+            BTreeSet::from([(2, 3), (2, 4), (3, 2), (3, 4), (4, 2), (4, 3)])
+        );
+        assert!(within(&[7]).is_empty());
     }
 
     #[test]
