@@ -196,14 +196,19 @@ impl ClusterSession {
     }
 
     fn done(&self, read: Option<String>, index: u64) -> Completion {
-        Completion::Ok(Done {
+        Completion::Ok(self.served(read, index))
+    }
+
+    /// What the node that answered said: `read`, at log index `index`.
+    fn served(&self, read: Option<String>, index: u64) -> Done {
+        Done {
             read,
             node: self
                 .client
                 .answered_by()
                 .and_then(|i| self.ids.get(i).copied()),
             log_index: Some(index),
-        })
+        }
     }
 }
 
@@ -226,10 +231,10 @@ impl Session for ClusterSession {
                 let expected = expected.as_ref().map(|v| v.clone().into_bytes());
                 match self.client.cas(key.clone(), expected, new.clone()).await {
                     Ok(out) if out.applied => self.done(None, out.index),
-                    Ok(out) => Completion::Fail(format!(
-                        "cas not applied: value was {:?}",
-                        out.previous.map(text)
-                    )),
+                    Ok(out) => Completion::Declined {
+                        why: format!("cas not applied: value was {:?}", out.previous.map(text)),
+                        done: self.served(None, out.index),
+                    },
                     Err(e) => self.failed(e),
                 }
             }

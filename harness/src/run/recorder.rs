@@ -125,7 +125,8 @@ impl Recorder {
     }
 
     /// Like [`Recorder::record`] for a completion that names the node that
-    /// answered and its log index.
+    /// answered and its log index (an acknowledgement, or a cas refused
+    /// when applied).
     #[allow(clippy::too_many_arguments)]
     pub fn record_served(
         &self,
@@ -134,13 +135,14 @@ impl Recorder {
         f: &str,
         key: Option<&str>,
         value: Value,
+        error: Option<String>,
         node: Option<u64>,
         log_index: Option<u64>,
     ) -> u64 {
         self.append(Event {
             node,
             log_index,
-            ..unstamped(process, kind, f, key, value, None)
+            ..unstamped(process, kind, f, key, value, error)
         })
     }
 

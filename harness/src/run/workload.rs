@@ -107,6 +107,9 @@ pub enum Completion {
     /// It definitely did not happen (a cas whose comparison failed, or a
     /// rejection before anything was proposed).
     Fail(String),
+    /// It definitely did not happen, and the node named the log entry
+    /// whose application decided so (a cas whose comparison failed).
+    Declined { why: String, done: Done },
     /// It may or may not have happened.
     Info(String),
 }
@@ -340,7 +343,7 @@ async fn run_op<S: Session>(
             };
             (EventType::Ok, value, None)
         }
-        Completion::Fail(why) => {
+        Completion::Fail(why) | Completion::Declined { why, .. } => {
             counters.fail.fetch_add(1, Ordering::Relaxed);
             if let Op::Cas { .. } = op {
                 counters.cas_fail.fetch_add(1, Ordering::Relaxed);
@@ -353,12 +356,13 @@ async fn run_op<S: Session>(
         }
     };
     match &completion {
-        Completion::Ok(done) => rec.record_served(
+        Completion::Ok(done) | Completion::Declined { done, .. } => rec.record_served(
             Process::Client(process),
             kind,
             f,
             key,
             value,
+            error,
             done.node,
             done.log_index,
         ),

@@ -7,7 +7,11 @@
 //!   difference breaks State Machine Safety even when the state machines
 //!   end up alike because later writes covered the same keys;
 //! - a write acknowledged at index i is the command the log holds at i (an
-//!   answer meant for another entry hides a lost write);
+//!   answer meant for another entry hides a lost write), and so is a cas
+//!   refused at index i (its comparison failed when applied there);
+//! - a write committed twice (a retry of the same session and sequence
+//!   number) is answered for the first entry: exactly-once means the retry
+//!   gets the first one's reply, not a new evaluation;
 //! - a write answered "definitely not applied" is in no committed entry,
 //!   unless the answer says the log held it and the state machine refused
 //!   it (a cas whose comparison failed, an expired session).
@@ -299,11 +303,37 @@ fn check(state: &State, events: &[Event]) -> LogAuditReport {
                             describe(seen.term, seen.command.as_ref()),
                         ),
                     ));
+                } else if let Some(first) = first_of_retry(e, index, &written_at) {
+                    found.push((time_s, answered_anew(e, p, "acknowledged", index, first)));
                 }
             }
             EventType::Fail if matches!(e.f.as_str(), "set" | "cas") => {
                 let error = e.error.as_deref().unwrap_or("");
                 if refused_when_applied(error) {
+                    // Refused when applied: the entry the answer names must
+                    // hold this command, and be its first.
+                    let Some(index) = e.log_index else { continue };
+                    let Some(seen) = state.entries.get(&index) else {
+                        continue;
+                    };
+                    answers_checked += 1;
+                    let holds_it = match (&seen.command, written_value(e)) {
+                        (Some(c), Some(value)) => c.f == e.f && c.value == value,
+                        _ => false,
+                    };
+                    if !holds_it {
+                        found.push((
+                            time_s,
+                            format!(
+                                "{} {} by process {p} was refused at index {index} at {time_s:.1} s ({error}), but the committed entry there is {}",
+                                e.f,
+                                shown_write(e),
+                                describe(seen.term, seen.command.as_ref()),
+                            ),
+                        ));
+                    } else if let Some(first) = first_of_retry(e, index, &written_at) {
+                        found.push((time_s, answered_anew(e, p, "refused", index, first)));
+                    }
                     continue;
                 }
                 let Some(value) = written_value(e) else {
@@ -344,6 +374,23 @@ fn check(state: &State, events: &[Event]) -> LogAuditReport {
         violation_count: found.len(),
         violations: found.into_iter().take(SHOWN).map(|f| f.1).collect(),
     }
+}
+
+/// The first committed index of `e`'s write when that is before `index`,
+/// the entry `e`'s answer names: the answer is for a retry committed again,
+/// which exactly-once answers with the first entry's reply (and index).
+fn first_of_retry(e: &Event, index: u64, written_at: &HashMap<&str, u64>) -> Option<u64> {
+    let first = *written_at.get(written_value(e)?)?;
+    (first < index).then_some(first)
+}
+
+fn answered_anew(e: &Event, p: u64, how: &str, index: u64, first: u64) -> String {
+    let time_s = e.time as f64 / 1e9;
+    format!(
+        "{} {} by process {p} was {how} at index {index} at {time_s:.1} s, a retry of the same command (client session and sequence number) committed first at index {first}: it was answered anew instead of with the first one's reply",
+        e.f,
+        shown_write(e),
+    )
 }
 
 /// `k2 = "w1-5"` for a write event.
@@ -531,6 +578,59 @@ mod tests {
             (3, 0, 3)
         );
         assert_eq!(report.node_answers, 3);
+    }
+
+    /// A cas of client 8 committed at index 3 and, retried, again at 4.
+    fn retried() -> Arc<LogAudit> {
+        let audit = LogAudit::new(Instant::now());
+        audit.take(
+            1,
+            &slice(
+                4,
+                vec![
+                    entry(1, 1, None),
+                    entry(2, 1, write(7, "set", "k", "a")),
+                    entry(3, 1, write(8, "cas", "k", "b")),
+                    entry(4, 2, write(8, "cas", "k", "b")),
+                ],
+            ),
+        );
+        audit
+    }
+
+    #[test]
+    fn a_retry_is_answered_with_the_first_entrys_reply() {
+        let cas =
+            |kind, index, error| event(5, 1, kind, "cas", json!(["a", "b"]), Some(index), error);
+        let refused = Some("cas not applied: value was \"b\"");
+        // The first entry's reply, whichever attempt carried it.
+        let report = retried().check(&[cas(EventType::Ok, 3, None)]);
+        assert!(report.ok(), "{:?}", report.violations);
+        assert_eq!(report.answers_checked, 1);
+        // The retry evaluated anew: its own entry's index, and (when the
+        // first applied) a refusal, since the value it expects is gone.
+        for (kind, error, how) in [
+            (EventType::Ok, None, "acknowledged"),
+            (EventType::Fail, refused, "refused"),
+        ] {
+            let report = retried().check(&[cas(kind, 4, error)]);
+            assert_eq!(report.violation_count, 1, "{how}");
+            assert!(
+                report.violations[0].contains(&format!("was {how} at index 4"))
+                    && report.violations[0].contains("committed first at index 3"),
+                "{}",
+                report.violations[0]
+            );
+        }
+        // A refusal that names an entry holding another command.
+        let report = retried().check(&[cas(EventType::Fail, 2, refused)]);
+        assert_eq!(report.violation_count, 1);
+        assert!(
+            report.violations[0].contains("refused at index 2")
+                && report.violations[0].contains("set k = \"a\""),
+            "{}",
+            report.violations[0]
+        );
     }
 
     #[test]

@@ -748,14 +748,29 @@ impl<O: Observe> Nemesis<O> {
         let others: Vec<NodeId> = self.ids.iter().copied().filter(|&id| id != old).collect();
         let among = partition::within(&others);
         let slow = self.slow_links(planned, &among, hop, Duration::ZERO, false);
-        self.await_new_leader(old, planned.length.mul_f64(0.5))
+        let new = self
+            .await_new_leader(old, planned.length.mul_f64(0.5))
             .await;
         // The new leader's first entry reaches a follower one crossing
-        // after the election, and word of its commit two more later: let
-        // what the old leader sent arrive in between.
-        let work = hop.mul_f64(rng.random_range(1.2..2.8));
+        // after the election, the new leader knows it committed after the
+        // second, the follower after the third: let what the old leader
+        // sent reach the followers in between. It reaches the new leader
+        // only at the heal: taken before the commit, it would replace the
+        // new leader's own first entries and its followers would follow.
+        let work = hop.mul_f64(rng.random_range(2.0..3.0));
         self.sleep_until((Instant::now() + work).min(end)).await;
-        self.cut(planned, &partition::deaf(&self.ids, old), CutStyle::Reset);
+        let mut deaf = partition::deaf(&self.ids, old);
+        if let Some(new) = new {
+            deaf.links.insert((old, new));
+            deaf.description += &format!(", [{old}] -/-> [{new}] held");
+        }
+        self.cut_styled(planned, &deaf, |(from, _)| {
+            if from == old {
+                CutStyle::Drop
+            } else {
+                CutStyle::Reset
+            }
+        });
         self.add_links(planned.id, &slow);
         let deaf_for = Duration::from_secs_f64(process::log_uniform(rng, 0.03, 0.2));
         self.sleep_until((Instant::now() + deaf_for).min(end)).await;
@@ -780,20 +795,22 @@ impl<O: Observe> Nemesis<O> {
         Ok(())
     }
 
-    /// Returns once a node other than `old` says it leads, or after
-    /// `patience`. Asks every node every millisecond rather than waiting
-    /// for the watch (every 100 ms): the new leader's first entries are
-    /// committed within milliseconds, and what the old leader sent alone
-    /// should arrive while some node still holds them uncommitted.
-    async fn await_new_leader(&self, old: NodeId, patience: Duration) {
+    /// Returns the first node other than `old` that says it leads, or
+    /// nothing after `patience`. Asks every node every millisecond rather
+    /// than waiting for the watch (every 100 ms): the new leader's first
+    /// entries are committed within milliseconds, and what the old leader
+    /// sent alone should arrive while some node still holds them
+    /// uncommitted.
+    async fn await_new_leader(&self, old: NodeId, patience: Duration) -> Option<NodeId> {
         let give_up = (Instant::now() + patience).min(self.deadline);
         while Instant::now() < give_up {
             let views = self.observer.views().await;
-            if views.iter().any(|v| v.id != old && v.role == Role::Leader) {
-                return;
+            if let Some(v) = views.iter().find(|v| v.id != old && v.role == Role::Leader) {
+                return Some(v.id);
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
+        None
     }
 
     /// What node `id` says of itself now, if it answers.
