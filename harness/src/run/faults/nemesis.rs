@@ -776,6 +776,7 @@ impl<O: Observe> Nemesis<O> {
         self.sleep_until((Instant::now() + deaf_for).min(end)).await;
         let alone_commit = self.view_of(old).await.map_or(0, |v| v.commit_index);
         self.uncut(planned, "heal");
+        self.record(planned, "slow-end", json!({ "stalls": 0 }));
         let give_up = Instant::now() + Duration::from_millis(1500);
         while Instant::now() < give_up {
             let rejoined = self.view_of(old).await.is_some_and(|v| {
