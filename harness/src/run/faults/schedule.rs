@@ -119,6 +119,10 @@ pub fn deck(config: &ScheduleConfig) -> Vec<Plan> {
         deck.push(Plan::IsolateLeaderThenKill);
     }
     if n >= 3 && has(Family::Partition) && has(Family::Slow) {
+        // Twice: whether a snapshot crosses appends in flight (or reaches
+        // a follower that appends already carried past it) is a matter of
+        // milliseconds on the slowed links.
+        deck.push(Plan::LagThenCatchUpSlowly);
         deck.push(Plan::LagThenCatchUpSlowly);
     }
     deck.retain(|plan| allowed(plan, config.targets, n));
@@ -223,6 +227,25 @@ fn first_free_slot(planned: &[Planned], mut t: f64, plan: &Plan) -> f64 {
     }
 }
 
+/// Every partition shape is among this many first faults of a run (plus
+/// the number of shapes), even of a run too short for a whole deck.
+const SHAPES_WITHIN: usize = 20;
+
+/// A run's first hand (dealt from the end): shuffled, with every partition
+/// shape moved among the first [`SHAPES_WITHIN`] dealt.
+fn first_hand(full: &[Plan], rng: &mut ChaCha8Rng) -> Vec<Plan> {
+    let (shapes, mut hand): (Vec<Plan>, Vec<Plan>) = full
+        .iter()
+        .cloned()
+        .partition(|p| matches!(p, Plan::Partition(_)));
+    hand.shuffle(rng);
+    for shape in shapes {
+        let at = rng.random_range(hand.len().saturating_sub(SHAPES_WITHIN)..=hand.len());
+        hand.insert(at, shape);
+    }
+    hand
+}
+
 /// Draws the whole schedule. The same seed and configuration give the same
 /// schedule.
 pub fn draw(seed: u64, config: &ScheduleConfig) -> Vec<Planned> {
@@ -238,8 +261,13 @@ pub fn draw(seed: u64, config: &ScheduleConfig) -> Vec<Planned> {
     let mut t = g * log_uniform(&mut rng, 0.3, 1.5);
     while t < end - 0.3 * g {
         if hand.is_empty() {
-            hand = full.clone();
-            hand.shuffle(&mut rng);
+            hand = if planned.is_empty() {
+                first_hand(&full, &mut rng)
+            } else {
+                let mut hand = full.clone();
+                hand.shuffle(&mut rng);
+                hand
+            };
         }
         let mut plan = hand.pop().expect("refilled above");
         if let Plan::Slow(spec) = plan {
@@ -356,6 +384,31 @@ mod tests {
             "{whole_decks} of 20 runs dealt a whole deck"
         );
         assert!(overlaps >= 20 * 12, "{overlaps} overlaps in 20 runs");
+    }
+
+    #[test]
+    fn the_first_hand_deals_every_shape_early() {
+        let full = deck(&config(Family::ALL.to_vec(), 5));
+        for seed in 0..50 {
+            let hand = first_hand(&full, &mut ChaCha8Rng::seed_from_u64(seed));
+            let sorted = |h: &[Plan]| {
+                let mut names: Vec<String> = h.iter().map(|p| format!("{p:?}")).collect();
+                names.sort();
+                names
+            };
+            assert_eq!(sorted(&hand), sorted(&full), "seed {seed}");
+            let early: Vec<&Plan> = hand
+                .iter()
+                .rev()
+                .take(SHAPES_WITHIN + Shape::ALL.len())
+                .collect();
+            for shape in Shape::ALL {
+                assert!(
+                    early.contains(&&Plan::Partition(shape)),
+                    "seed {seed}: {shape:?}"
+                );
+            }
+        }
     }
 
     #[test]
