@@ -283,56 +283,18 @@ fn check(state: &State, events: &[Event]) -> LogAuditReport {
         let time_s = e.time as f64 / 1e9;
         match e.kind {
             EventType::Ok if matches!(e.f.as_str(), "set" | "cas" | "noop") => {
-                let Some(index) = e.log_index else { continue };
-                let Some(seen) = state.entries.get(&index) else {
-                    continue;
-                };
-                answers_checked += 1;
-                let holds_it = match (&seen.command, written_value(e)) {
-                    (Some(c), Some(value)) => c.f == e.f && c.value == value,
-                    (Some(c), None) => c.f == "noop" && e.f == "noop",
-                    (None, _) => false,
-                };
-                if !holds_it {
-                    found.push((
-                        time_s,
-                        format!(
-                            "{} {} by process {p} was acknowledged at index {index} at {time_s:.1} s, but the committed entry there is {}",
-                            e.f,
-                            shown_write(e),
-                            describe(seen.term, seen.command.as_ref()),
-                        ),
-                    ));
-                } else if let Some(first) = first_of_retry(e, index, &written_at) {
-                    found.push((time_s, answered_anew(e, p, "acknowledged", index, first)));
+                if let Some(violation) = check_named(e, p, "acknowledged", state, &written_at) {
+                    answers_checked += 1;
+                    found.extend(violation.map(|v| (time_s, v)));
                 }
             }
             EventType::Fail if matches!(e.f.as_str(), "set" | "cas") => {
                 let error = e.error.as_deref().unwrap_or("");
                 if refused_when_applied(error) {
-                    // Refused when applied: the entry the answer names must
-                    // hold this command, and be its first.
-                    let Some(index) = e.log_index else { continue };
-                    let Some(seen) = state.entries.get(&index) else {
-                        continue;
-                    };
-                    answers_checked += 1;
-                    let holds_it = match (&seen.command, written_value(e)) {
-                        (Some(c), Some(value)) => c.f == e.f && c.value == value,
-                        _ => false,
-                    };
-                    if !holds_it {
-                        found.push((
-                            time_s,
-                            format!(
-                                "{} {} by process {p} was refused at index {index} at {time_s:.1} s ({error}), but the committed entry there is {}",
-                                e.f,
-                                shown_write(e),
-                                describe(seen.term, seen.command.as_ref()),
-                            ),
-                        ));
-                    } else if let Some(first) = first_of_retry(e, index, &written_at) {
-                        found.push((time_s, answered_anew(e, p, "refused", index, first)));
+                    let how = format!("refused ({error})");
+                    if let Some(violation) = check_named(e, p, &how, state, &written_at) {
+                        answers_checked += 1;
+                        found.extend(violation.map(|v| (time_s, v)));
                     }
                     continue;
                 }
@@ -374,6 +336,36 @@ fn check(state: &State, events: &[Event]) -> LogAuditReport {
         violation_count: found.len(),
         violations: found.into_iter().take(SHOWN).map(|f| f.1).collect(),
     }
+}
+
+/// Checks an answer that names the entry it was decided at (`how`:
+/// acknowledged, or refused when applied): the entry holds the answer's
+/// command, and is its first. `None` when the answer names no entry the
+/// audit saw; otherwise the violation, if any.
+fn check_named(
+    e: &Event,
+    p: u64,
+    how: &str,
+    state: &State,
+    written_at: &HashMap<&str, u64>,
+) -> Option<Option<String>> {
+    let index = e.log_index?;
+    let seen = state.entries.get(&index)?;
+    let time_s = e.time as f64 / 1e9;
+    let holds_it = match (&seen.command, written_value(e)) {
+        (Some(c), Some(value)) => c.f == e.f && c.value == value,
+        (Some(c), None) => c.f == "noop" && e.f == "noop",
+        (None, _) => false,
+    };
+    if !holds_it {
+        return Some(Some(format!(
+            "{} {} by process {p} was {how} at index {index} at {time_s:.1} s, but the committed entry there is {}",
+            e.f,
+            shown_write(e),
+            describe(seen.term, seen.command.as_ref()),
+        )));
+    }
+    Some(first_of_retry(e, index, written_at).map(|first| answered_anew(e, p, how, index, first)))
 }
 
 /// The first committed index of `e`'s write when that is before `index`,
@@ -611,7 +603,11 @@ mod tests {
         // first applied) a refusal, since the value it expects is gone.
         for (kind, error, how) in [
             (EventType::Ok, None, "acknowledged"),
-            (EventType::Fail, refused, "refused"),
+            (
+                EventType::Fail,
+                refused,
+                "refused (cas not applied: value was \"b\")",
+            ),
         ] {
             let report = retried().check(&[cas(kind, 4, error)]);
             assert_eq!(report.violation_count, 1, "{how}");
@@ -626,7 +622,7 @@ mod tests {
         let report = retried().check(&[cas(EventType::Fail, 2, refused)]);
         assert_eq!(report.violation_count, 1);
         assert!(
-            report.violations[0].contains("refused at index 2")
+            report.violations[0].contains("value was \"b\") at index 2")
                 && report.violations[0].contains("set k = \"a\""),
             "{}",
             report.violations[0]
