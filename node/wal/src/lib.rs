@@ -241,6 +241,15 @@ impl Wal {
             file = Some(f);
         }
         let snapshot_meta = loaded.as_ref().map(|l| l.file.meta.clone());
+        // A snapshot file the log never recorded (the node crashed between
+        // putting the leader's snapshot in place and the log's record of
+        // it) that the log does not hold the last entry of: the log must
+        // record it now, or the entries written after it would not follow
+        // the log's last entry at the next replay.
+        let unrecorded = snapshot_meta.as_ref().filter(|m| {
+            m.index > replay.state.snapshot && replay.state.term_at(m.index) != Some(m.term)
+        });
+        let unrecorded = unrecorded.map(|m| (m.index, m.term));
         join_snapshot(&mut replay, snapshot_meta.as_ref(), &segments[0], &damaged)?;
 
         let current = segments.pop().expect("at least one segment");
@@ -249,7 +258,7 @@ impl Wal {
             snapshot: snapshot_meta,
             entries: replay.entries,
         };
-        let wal = Wal {
+        let mut wal = Wal {
             dir: dir.to_path_buf(),
             options: options.clone(),
             closed: segments,
@@ -264,6 +273,10 @@ impl Wal {
             failure: None,
             torn_tail,
         };
+        if let Some((index, term)) = unrecorded {
+            wal.write_snapshot(index, term)?;
+            wal.sync()?;
+        }
         Ok(Opened {
             wal,
             restored,

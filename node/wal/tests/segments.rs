@@ -216,6 +216,24 @@ fn a_snapshot_whose_record_never_reached_the_log_still_replaces_a_conflicting_lo
 }
 
 #[test]
+fn entries_after_a_snapshot_whose_record_never_reached_the_log_survive_the_next_restart() {
+    // The node installed the leader's snapshot at 50 and crashed before the
+    // log recorded it; restarted, it goes on from 51. The log must say that
+    // 51 follows a snapshot, or the restart after refuses the log.
+    let dir = three_entries_of_term_1();
+    snapshot::write(dir.path(), &meta(50, 2), b"50").unwrap();
+    let mut o = open(dir.path());
+    assert_eq!(o.wal.last_index(), 50);
+    o.wal
+        .write_sync(Some(&hs(2, None, 51)), None, &[entry(51, 2)])
+        .unwrap();
+    drop(o);
+    let o = open(dir.path());
+    assert_eq!(o.restored.snapshot, Some(meta(50, 2)));
+    assert_eq!(o.restored.entries, vec![entry(51, 2)]);
+}
+
+#[test]
 fn a_log_recording_a_newer_snapshot_than_any_valid_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut o = open(dir.path());
