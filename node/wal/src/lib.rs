@@ -246,10 +246,12 @@ impl Wal {
         // it) that the log does not hold the last entry of: the log must
         // record it now, or the entries written after it would not follow
         // the log's last entry at the next replay.
-        let unrecorded = snapshot_meta.as_ref().filter(|m| {
-            m.index > replay.state.snapshot && replay.state.term_at(m.index) != Some(m.term)
-        });
-        let unrecorded = unrecorded.map(|m| (m.index, m.term));
+        let unrecorded = snapshot_meta
+            .as_ref()
+            .filter(|m| {
+                m.index > replay.state.snapshot && replay.state.term_at(m.index) != Some(m.term)
+            })
+            .map(|m| (m.index, m.term));
         join_snapshot(&mut replay, snapshot_meta.as_ref(), &segments[0], &damaged)?;
 
         let current = segments.pop().expect("at least one segment");

@@ -703,10 +703,12 @@ impl<O: Observe> Nemesis<O> {
     }
 
     /// Cuts the leader off from everyone (its packets dropped, those to it
-    /// reset) until another node leads: its clients' writes pile up in its
-    /// log alone, its appends in the network. Lets its packets out 0.3 to
-    /// 30 ms (log-uniform) after another node is seen leading, the others'
-    /// in 30 to 200 ms later, and kills it 0 to 100 ms after it is seen
+    /// reset) and slows the links among the others until another node
+    /// leads: its clients' writes pile up in its log alone, its appends in
+    /// the network. Lets its packets out to the followers two to three
+    /// crossings after another node is seen leading, to the new leader
+    /// with the others' to it 30 to 200 ms later, and kills it 0 to 100 ms
+    /// after it is seen
     /// following the new leader with a commit index past the one it had
     /// alone (the new leader has overwritten its lone entries); restarts it
     /// at `end`. The waits are short so that the overwrite is a truncation
@@ -727,8 +729,8 @@ impl<O: Observe> Nemesis<O> {
         };
         let cut = partition::cut(Shape::LeaderAlone, &self.ids, Some(old), rng);
         // What it sends is dropped, not reset, and let through first: the
-        // appends it sent alone arrive moments after the election, when the
-        // others may hold the new leader's first entries at the same
+        // appends it sent alone arrive soon after the election, when the
+        // followers may hold the new leader's first entries at the same
         // indexes, not yet known to be committed. What is sent to it is
         // reset and let through 30 to 200 ms later: the new leader's first
         // append to it is lost by then, so it hears the new leader anew and
