@@ -87,12 +87,13 @@ pub fn deck(config: &ScheduleConfig) -> Vec<Plan> {
     }
     if has(Family::Slow) && n >= 2 {
         // Every link slowed evenly; the leader's links and a few random
-        // ones slowed and stalling now and then. The delays are drawn per
-        // fault when dealt.
+        // ones slowed and stalling now and then; one follower far away.
+        // The delays are drawn per fault when dealt.
         for (links, stalls) in [
             (SlowLinks::All, false),
             (SlowLinks::Leader, true),
             (SlowLinks::Some, true),
+            (SlowLinks::FarFollower, false),
         ] {
             deck.push(Plan::Slow(SlowSpec {
                 links,

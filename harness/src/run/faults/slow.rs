@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use rand::Rng;
-use rand::seq::SliceRandom;
+use rand::seq::{IndexedRandom, SliceRandom};
 use rand_chacha::ChaCha8Rng;
 
 use super::super::proxy::{LinkId, LinkMode, NodeId};
@@ -21,6 +21,13 @@ pub enum SlowLinks {
     Leader,
     /// About a third of the links, at random.
     Some,
+    /// One follower's links, both directions, with a long and steady delay:
+    /// a replica in another region. The others commit without it at full
+    /// speed, so hundreds of entries are in flight to it at a time and its
+    /// acknowledgements come in bursts a round trip apart: the leader's view
+    /// of it lags what it holds, which is where a snapshot sent to catch it
+    /// up can cross the appends that already did.
+    FarFollower,
 }
 
 impl SlowLinks {
@@ -29,6 +36,7 @@ impl SlowLinks {
             SlowLinks::All => "all",
             SlowLinks::Leader => "leader",
             SlowLinks::Some => "some",
+            SlowLinks::FarFollower => "far-follower",
         }
     }
 }
@@ -44,10 +52,15 @@ pub struct SlowSpec {
 }
 
 impl SlowSpec {
-    /// Draws the delay (5 to 200 ms) and the jitter (up to the delay).
+    /// Draws the delay (5 to 200 ms) and the jitter (up to the delay); for
+    /// a far follower a delay of 80 to 300 ms each way and a jitter of up
+    /// to a tenth of it.
     pub fn draw(links: SlowLinks, stalls: bool, rng: &mut ChaCha8Rng) -> SlowSpec {
-        let delay = log_uniform(rng, 0.005, 0.2);
-        let jitter = delay * rng.random::<f64>();
+        let (delay, jitter_share) = match links {
+            SlowLinks::FarFollower => (log_uniform(rng, 0.08, 0.3), 0.1),
+            _ => (log_uniform(rng, 0.005, 0.2), 1.0),
+        };
+        let jitter = delay * jitter_share * rng.random::<f64>();
         SlowSpec {
             links,
             delay: Duration::from_secs_f64(delay),
@@ -73,6 +86,17 @@ impl SlowSpec {
                 let leader = leader.unwrap_or(nodes[rng.random_range(0..nodes.len())]);
                 all.into_iter()
                     .filter(|&(a, b)| a == leader || b == leader)
+                    .collect()
+            }
+            SlowLinks::FarFollower => {
+                let followers: Vec<NodeId> = nodes
+                    .iter()
+                    .copied()
+                    .filter(|&id| Some(id) != leader)
+                    .collect();
+                let far = *followers.choose(rng).unwrap_or(&nodes[0]);
+                all.into_iter()
+                    .filter(|&(a, b)| a == far || b == far)
                     .collect()
             }
             SlowLinks::Some => {
@@ -130,6 +154,22 @@ mod tests {
             ..spec
         };
         assert_eq!(spec.pick_links(&nodes, None, &mut rng).len(), 7);
+        let spec = SlowSpec {
+            links: SlowLinks::FarFollower,
+            ..spec
+        };
+        for _ in 0..20 {
+            let links = spec.pick_links(&nodes, Some(2), &mut rng);
+            assert_eq!(links.len(), 8);
+            let (a, b) = *links.first().unwrap();
+            let far = if links.iter().all(|&(x, y)| x == a || y == a) {
+                a
+            } else {
+                b
+            };
+            assert_ne!(far, 2, "the leader is not the far node");
+            assert!(links.iter().all(|&(x, y)| x == far || y == far));
+        }
     }
 
     #[test]
@@ -141,6 +181,11 @@ mod tests {
             assert!(s.jitter <= s.delay && s.stalls);
             let (wait, stall) = next_stall(&mut rng);
             assert!(wait >= Duration::from_millis(100) && stall <= Duration::from_secs(1));
+            let far = SlowSpec::draw(SlowLinks::FarFollower, false, &mut rng);
+            assert!(
+                far.delay >= Duration::from_millis(80) && far.delay <= Duration::from_millis(300)
+            );
+            assert!(far.jitter <= far.delay / 10 && !far.stalls);
         }
     }
 
