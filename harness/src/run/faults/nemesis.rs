@@ -655,9 +655,9 @@ impl<O: Observe> Nemesis<O> {
 
     /// Cuts a follower off for 40 % of the fault's length, kills the
     /// leader while the follower is still cut off (so it cannot catch up),
-    /// lets the follower back in a moment later, and restarts the leader at
-    /// `end`: the lagging node stands for election against nodes that hold
-    /// entries it lacks.
+    /// lets the follower back in as the hub of a star for a moment, then
+    /// heals, and restarts the leader at `end`: the lagging node stands for
+    /// election against nodes that hold entries it lacks.
     async fn lag_then_kill(
         &self,
         planned: &Planned,
@@ -668,8 +668,8 @@ impl<O: Observe> Nemesis<O> {
         let target = self.aim(Aim::Leader, Duration::ZERO, rng).await;
         let target: Vec<NodeId> = target.into_iter().filter(|&id| id != lagger).collect();
         let killed = self.hold(planned, &target, Action::Kill, rng);
-        let pause = Duration::from_millis(rng.random_range(0..200));
-        self.sleep_until(Instant::now() + pause).await;
+        self.lagger_as_hub(planned, lagger);
+        self.sleep_until(Instant::now() + hub_time(rng)).await;
         self.uncut(planned, "heal");
         if let Ok(nodes) = killed {
             self.sleep_until(end.max(Instant::now())).await;
@@ -678,11 +678,26 @@ impl<O: Observe> Nemesis<O> {
         Ok(())
     }
 
+    /// Lets a lagging follower back in as the hub of a star: the others
+    /// reach it and not each other. While that lasts it is the only node
+    /// that can hear from a majority, so the only one that can be elected,
+    /// and its log lacks what the others committed: a correct cluster
+    /// elects no one until the heal; one that grants votes without
+    /// comparing logs elects it, and it overwrites committed entries.
+    fn lagger_as_hub(&self, planned: &Planned, lagger: NodeId) {
+        self.cut(
+            planned,
+            &partition::star(&self.ids, lagger),
+            CutStyle::Reset,
+        );
+    }
+
     /// Cuts a follower off for 40 % of the fault's length, kills every
-    /// other node, lets the follower back in and restarts the others a
-    /// moment later. The follower's election timer ran out long ago, the
-    /// restarted nodes know no leader: its request for votes comes first,
-    /// from a log that lacks what the others committed without it.
+    /// other node, lets the follower back in as the hub of a star and
+    /// restarts the others a moment later, then heals. The follower's
+    /// election timer ran out long ago, the restarted nodes know no leader
+    /// and cannot reach each other: its request for votes comes first, from
+    /// a log that lacks what the others committed without it.
     async fn lag_then_restart_others(
         &self,
         planned: &Planned,
@@ -692,12 +707,14 @@ impl<O: Observe> Nemesis<O> {
         let lagger = self.lag_follower(planned, rng).await?;
         let others: Vec<NodeId> = self.ids.iter().copied().filter(|&x| x != lagger).collect();
         let killed = self.hold(planned, &others, Action::Kill, rng);
-        self.uncut(planned, "heal");
+        self.lagger_as_hub(planned, lagger);
         if let Ok(nodes) = killed {
             let down = Duration::from_millis(rng.random_range(50..500));
             self.sleep_until(Instant::now() + down).await;
             self.release(planned, &nodes, Action::Kill);
         }
+        self.sleep_until(Instant::now() + hub_time(rng)).await;
+        self.uncut(planned, "heal");
         self.sleep_until(end.max(Instant::now())).await;
         Ok(())
     }
@@ -880,4 +897,12 @@ impl<O: Observe> Nemesis<O> {
             .await;
         Ok(lagger)
     }
+}
+
+/// How long a lagging follower stays the hub of a star: 0.8 to 1.5 s,
+/// several election timeouts of a node with the default settings (300 to
+/// 600 ms), so that it stands for election more than once while no other
+/// node can win.
+fn hub_time(rng: &mut ChaCha8Rng) -> Duration {
+    Duration::from_secs_f64(process::log_uniform(rng, 0.8, 1.5))
 }

@@ -166,6 +166,18 @@ pub fn deaf(nodes: &[NodeId], node: NodeId) -> Cut {
     }
 }
 
+/// Every link among the nodes other than `hub`, both directions: each of
+/// them reaches `hub` alone (a step of a compound fault: no node but `hub`
+/// can hear from a majority, so no other node can be elected).
+pub fn star(nodes: &[NodeId], hub: NodeId) -> Cut {
+    let others: Vec<NodeId> = nodes.iter().copied().filter(|&x| x != hub).collect();
+    Cut {
+        name: "star",
+        description: format!("{} <-> [{hub}] only", show(&others)),
+        links: within(&others),
+    }
+}
+
 /// Cuts `nodes` into `shape`. `leader` is the current leader if known
 /// (else a node drawn at random stands in for it); the rest of the choices
 /// (which halves, which direction, the ring's order) come from `rng`.
@@ -359,5 +371,19 @@ mod tests {
             ]
         );
         assert_eq!(Shape::for_cluster(5), Shape::ALL.to_vec());
+    }
+
+    #[test]
+    fn a_star_leaves_only_the_hub_connected_to_everyone() {
+        let nodes = [1, 2, 3, 4, 5];
+        let cut = star(&nodes, 3);
+        assert_eq!(cut.links.len(), 12, "4 nodes, 12 directed links among them");
+        assert!(cut.links.iter().all(|&(a, b)| a != 3 && b != 3 && a != b));
+        for a in [1, 2, 4, 5] {
+            for b in [1, 2, 4, 5] {
+                assert_eq!(cut.links.contains(&(a, b)), a != b);
+            }
+        }
+        assert_eq!(cut.description, "[1 2 4 5] <-> [3] only");
     }
 }

@@ -155,9 +155,9 @@ fn allowed(plan: &Plan, targets: Targets, n: usize) -> bool {
             | Plan::PauseLeaderResumeDeaf
             | Plan::IsolateLeaderThenKill
             | Plan::LagThenCatchUpSlowly => true,
-            Plan::LagThenKillLeader => n >= 5,
-            // Kills a majority.
-            Plan::LagThenRestartOthers => false,
+            // The star after them leaves no majority that can elect a
+            // leader (the second kills a majority as well).
+            Plan::LagThenKillLeader | Plan::LagThenRestartOthers => false,
         },
     }
 }
@@ -446,6 +446,10 @@ mod tests {
             if let Plan::Kill(a) | Plan::KillTorn(a) | Plan::Pause(a) | Plan::PowerCut(a) = plan {
                 assert!(!a.loses_quorum(5), "{plan}");
             }
+            assert!(
+                !matches!(plan, Plan::LagThenKillLeader | Plan::LagThenRestartOthers),
+                "{plan}"
+            );
         }
         // One node: no network faults, no followers.
         let one = deck(&config(Family::ALL.to_vec(), 1));
