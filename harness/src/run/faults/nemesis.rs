@@ -725,9 +725,9 @@ impl<O: Observe> Nemesis<O> {
     /// the network. Lets its packets out to the followers two to three
     /// crossings after another node is seen leading, to the new leader
     /// with the others' to it 30 to 200 ms later, and kills it 0 to 100 ms
-    /// after it is seen
-    /// following the new leader with a commit index past the one it had
-    /// alone (the new leader has overwritten its lone entries); restarts it
+    /// after it is seen following the new leader with an applied index
+    /// past the commit index it had alone (the new leader's entries have
+    /// durably replaced its lone ones); restarts it
     /// at `end`. The waits are short so that the overwrite is a truncation
     /// of the old leader's log rather than a snapshot (the new leader still
     /// holds the entries after the fork) and the kill comes before the old
@@ -798,8 +798,12 @@ impl<O: Observe> Nemesis<O> {
         self.record(planned, "slow-end", json!({ "stalls": 0 }));
         let give_up = Instant::now() + Duration::from_millis(1500);
         while Instant::now() < give_up {
+            // Applied past what it had committed alone: the new leader's
+            // entries replaced its own in its log (durably: a node applies
+            // only what it stored), and the clients still waiting on it
+            // for those indexes have their answers.
             let rejoined = self.view_of(old).await.is_some_and(|v| {
-                v.leader.is_some_and(|l| l != old) && v.commit_index > alone_commit
+                v.leader.is_some_and(|l| l != old) && v.applied_index > alone_commit
             });
             if rejoined {
                 break;
