@@ -161,14 +161,13 @@ mod tests {
         for _ in 0..20 {
             let links = spec.pick_links(&nodes, Some(2), &mut rng);
             assert_eq!(links.len(), 8);
-            let (a, b) = *links.first().unwrap();
-            let far = if links.iter().all(|&(x, y)| x == a || y == a) {
-                a
-            } else {
-                b
-            };
-            assert_ne!(far, 2, "the leader is not the far node");
-            assert!(links.iter().all(|&(x, y)| x == far || y == far));
+            let far: Vec<NodeId> = nodes
+                .iter()
+                .copied()
+                .filter(|&n| links.iter().all(|&(x, y)| x == n || y == n))
+                .collect();
+            assert_eq!(far.len(), 1, "every link touches one node: {links:?}");
+            assert_ne!(far[0], 2, "the leader is not the far node");
         }
     }
 
